@@ -1,0 +1,2 @@
+DROP TABLE practitioners;
+DROP TABLE organizations;

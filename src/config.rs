@@ -1,0 +1,205 @@
+//! Configuration: defaults in code, `RENKEI_*` variables and flags on top (API.md's table).
+//! Secrets come from the environment or the data directory, never from flags, and are never
+//! printed.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::auth::jwt::{JwtSettings, Secret};
+use crate::db::{Backend, DbSettings};
+
+/// Renkei: the open case-coordination API for home medical care.
+#[derive(Debug, Parser)]
+#[command(name = "renkei", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub global: GlobalArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Database: sqlite://PATH (default: sqlite://<data-dir>/renkei.db) or postgres://…
+    #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// Directory for the SQLite file and the generated token secret.
+    #[arg(long, env = "RENKEI_DATA_DIR", default_value = "data", global = true)]
+    pub data_dir: PathBuf,
+    /// Address to listen on.
+    #[arg(long, env = "RENKEI_LISTEN", default_value = "127.0.0.1:8080", global = true)]
+    pub listen: String,
+    /// HTTP worker threads (default: one per core).
+    #[arg(long, env = "RENKEI_WORKERS", global = true)]
+    pub workers: Option<usize>,
+    /// Database connections for reads (PostgreSQL: for everything).
+    #[arg(long, env = "RENKEI_DB_POOL_SIZE", default_value_t = 8, global = true)]
+    pub db_pool_size: u32,
+    /// Milliseconds a request waits for a database connection before it is answered 503.
+    #[arg(long, env = "RENKEI_DB_POOL_TIMEOUT_MS", default_value_t = 2000, global = true)]
+    pub db_pool_timeout_ms: u64,
+    /// SQLite: milliseconds a writer waits for the file lock before answering 503.
+    #[arg(long, env = "RENKEI_SQLITE_BUSY_TIMEOUT_MS", default_value_t = 5000, global = true)]
+    pub sqlite_busy_timeout_ms: u64,
+    /// SQLite `synchronous` pragma: FULL (default: acknowledged writes survive power loss) or NORMAL.
+    #[arg(long, env = "RENKEI_SQLITE_SYNCHRONOUS", default_value = "FULL", global = true)]
+    pub sqlite_synchronous: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the API (the default).
+    Serve,
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Print a token signed with the configured secret (bootstrap and local use).
+    Token(TokenArgs),
+    /// Print the OpenAPI document.
+    Openapi,
+}
+
+#[derive(Debug, Args)]
+pub struct TokenArgs {
+    /// Subject: a practitioner id, or client:<id>.
+    #[arg(long)]
+    pub sub: String,
+    /// Organization id the caller acts for.
+    #[arg(long)]
+    pub org: String,
+    /// A role (repeat for several): admin, coordinator, physician, …
+    #[arg(long = "role", required = true)]
+    pub roles: Vec<String>,
+    /// Lifetime, e.g. 15m, 1h, 7d.
+    #[arg(long, default_value = "1h")]
+    pub ttl: String,
+}
+
+/// Everything the server needs, resolved and checked.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: String,
+    pub workers: usize,
+    pub db: DbSettings,
+    pub jwt: JwtSettings,
+    /// How long in-flight requests may take to finish after SIGTERM.
+    pub shutdown_timeout: Duration,
+}
+
+impl Config {
+    /// Resolves the configuration from parsed flags and the environment.
+    pub fn load(args: &GlobalArgs) -> Result<Self, String> {
+        let url = match &args.database_url {
+            Some(url) => url.clone(),
+            None => format!("sqlite://{}", args.data_dir.join("renkei.db").display()),
+        };
+        let synchronous = args.sqlite_synchronous.to_ascii_uppercase();
+        if !matches!(synchronous.as_str(), "FULL" | "NORMAL" | "EXTRA") {
+            return Err("RENKEI_SQLITE_SYNCHRONOUS must be FULL, NORMAL or EXTRA".into());
+        }
+        if args.db_pool_size == 0 {
+            return Err("RENKEI_DB_POOL_SIZE must be at least 1".into());
+        }
+        let secret = match std::env::var("RENKEI_JWT_SECRET") {
+            Ok(s) if !s.is_empty() => {
+                if s.len() < 32 {
+                    return Err("RENKEI_JWT_SECRET must be at least 32 bytes long".into());
+                }
+                Secret::new(s.into_bytes())
+            }
+            _ => load_or_create_secret(&args.data_dir)?,
+        };
+        let env_or = |key: &str, default: &str| {
+            std::env::var(key).ok().filter(|v| !v.is_empty()).unwrap_or_else(|| default.to_owned())
+        };
+        Ok(Config {
+            listen: args.listen.clone(),
+            workers: args.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
+            db: DbSettings {
+                backend: Backend::from_url(&url)?,
+                pool_size: args.db_pool_size,
+                pool_timeout: Duration::from_millis(args.db_pool_timeout_ms),
+                sqlite_busy_timeout: Duration::from_millis(args.sqlite_busy_timeout_ms),
+                sqlite_synchronous: synchronous,
+            },
+            jwt: JwtSettings {
+                secret,
+                issuer: env_or("RENKEI_JWT_ISSUER", "renkei"),
+                audience: env_or("RENKEI_JWT_AUDIENCE", "renkei"),
+            },
+            shutdown_timeout: Duration::from_secs(30),
+        })
+    }
+}
+
+/// The HS256 secret kept in the data directory: read it, or generate 256 random bits on first
+/// start and write them readable by the owner only.
+pub fn load_or_create_secret(data_dir: &Path) -> Result<Secret, String> {
+    let path = data_dir.join("jwt-secret");
+    match std::fs::read_to_string(&path) {
+        Ok(text) if text.trim().len() >= 32 => {
+            warn_if_readable_by_others(&path);
+            return Ok(Secret::new(text.trim().as_bytes().to_vec()));
+        }
+        Ok(_) => {
+            return Err(format!("{} is too short to be a secret; delete it to generate a new one", path.display()))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
+    }
+    std::fs::create_dir_all(data_dir).map_err(|e| format!("cannot create {}: {e}", data_dir.display()))?;
+    let mut bytes = [0u8; 32];
+    rand::fill(&mut bytes);
+    use base64::Engine;
+    let text = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(&path) {
+        Ok(mut file) => {
+            use std::io::Write;
+            file.write_all(text.as_bytes())
+                .and_then(|()| file.sync_all())
+                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+            tracing::info!(path = %path.display(), "generated a new token secret");
+            Ok(Secret::new(text.into_bytes()))
+        }
+        // Another process created it first: use theirs.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => load_or_create_secret(data_dir),
+        Err(e) => Err(format!("cannot create {}: {e}", path.display())),
+    }
+}
+
+fn warn_if_readable_by_others(path: &Path) {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if let Ok(meta) = std::fs::metadata(path) {
+            if meta.permissions().mode() & 0o077 != 0 {
+                tracing::warn!(path = %path.display(), "the token secret is readable by other users; chmod 600 it");
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_is_generated_once_owner_only_and_reused() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = load_or_create_secret(dir.path()).unwrap();
+        let second = load_or_create_secret(dir.path()).unwrap();
+        assert_eq!(first.expose(), second.expose());
+        assert_eq!(first.expose().len(), 43);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(dir.path().join("jwt-secret")).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+    }
+}

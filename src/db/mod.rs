@@ -1,0 +1,356 @@
+//! The database: one connection type over PostgreSQL and SQLite, pools, migrations, and the
+//! only two ways handlers touch it — [`Db::read`] and [`Db::write`] — both off the async
+//! workers, one pooled connection per request.
+
+pub mod organizations;
+pub mod practitioners;
+pub mod schema;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
+use diesel::prelude::*;
+use diesel::r2d2::{CustomizeConnection, ManageConnection, Pool, PooledConnection, R2D2Connection};
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+
+/// A connection to whichever backend `DATABASE_URL` names.
+#[derive(diesel::MultiConnection)]
+pub enum DbConn {
+    Pg(diesel::PgConnection),
+    Sqlite(diesel::SqliteConnection),
+}
+
+pub const PG_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+pub const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+
+/// Errors of the storage layer, classified so the API can answer honestly.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("not found")]
+    NotFound,
+    /// A unique constraint refused the write; the text names it (for logs and mapping).
+    #[error("unique violation: {0}")]
+    Unique(String),
+    #[error("foreign key violation")]
+    ForeignKey,
+    /// Retryable: the SQLite lock or the pool was not available in time.
+    #[error("busy: {0}")]
+    Busy(&'static str),
+    #[error("{0}")]
+    Other(String),
+}
+
+impl From<DieselError> for DbError {
+    fn from(e: DieselError) -> Self {
+        match e {
+            DieselError::NotFound => DbError::NotFound,
+            DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => {
+                DbError::Unique(info.constraint_name().map_or_else(|| info.message().to_owned(), str::to_owned))
+            }
+            DieselError::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, _) => DbError::ForeignKey,
+            DieselError::DatabaseError(DatabaseErrorKind::SerializationFailure, _) => {
+                DbError::Busy("serialization failure")
+            }
+            DieselError::DatabaseError(_, info)
+                if info.message().contains("database is locked")
+                    || info.message().contains("database table is locked") =>
+            {
+                DbError::Busy("database is locked")
+            }
+            DieselError::RollbackErrorOnCommit { commit_error, .. } => DbError::from(*commit_error),
+            other => DbError::Other(other.to_string()),
+        }
+    }
+}
+
+pub type DbResult<T> = Result<T, DbError>;
+
+/// Which backend a URL names. Anything but these two schemes is refused at start-up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Backend {
+    Postgres(String),
+    Sqlite(PathBuf),
+}
+
+impl Backend {
+    pub fn from_url(url: &str) -> Result<Self, String> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok(Backend::Postgres(url.to_owned()));
+        }
+        if let Some(path) = url.strip_prefix("sqlite://") {
+            if path.is_empty() || path.contains(":memory:") || path.starts_with("file:") {
+                return Err(
+                    "DATABASE_URL must name an SQLite file, e.g. sqlite://data/renkei.db (in-memory databases \
+                     are not supported: each pooled connection would get its own)"
+                        .into(),
+                );
+            }
+            return Ok(Backend::Sqlite(PathBuf::from(path)));
+        }
+        let scheme = url.split_once(':').map_or("(none)", |(s, _)| s);
+        Err(format!("DATABASE_URL has an unsupported scheme '{scheme}': use sqlite://PATH or postgres://USER@HOST/DB"))
+    }
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            Backend::Postgres(_) => "postgres",
+            Backend::Sqlite(_) => "sqlite",
+        }
+    }
+}
+
+/// Database settings (see `config.rs` for where they come from).
+#[derive(Debug, Clone)]
+pub struct DbSettings {
+    pub backend: Backend,
+    /// Connections for reads (PostgreSQL: for everything).
+    pub pool_size: u32,
+    /// How long a request waits for a connection before it is answered 503.
+    pub pool_timeout: Duration,
+    /// SQLite: how long a writer waits for the file lock before giving up.
+    pub sqlite_busy_timeout: Duration,
+    /// SQLite: `synchronous` pragma (`FULL` by default: a 2xx survives power loss).
+    pub sqlite_synchronous: String,
+}
+
+struct Manager {
+    backend: Backend,
+}
+
+impl ManageConnection for Manager {
+    type Connection = DbConn;
+    type Error = diesel::r2d2::Error;
+
+    fn connect(&self) -> Result<DbConn, Self::Error> {
+        match &self.backend {
+            Backend::Postgres(url) => Ok(DbConn::Pg(diesel::PgConnection::establish(url)?)),
+            Backend::Sqlite(path) => {
+                let path = path.to_string_lossy();
+                Ok(DbConn::Sqlite(diesel::SqliteConnection::establish(&path)?))
+            }
+        }
+    }
+
+    fn is_valid(&self, conn: &mut DbConn) -> Result<(), Self::Error> {
+        conn.ping().map_err(diesel::r2d2::Error::QueryError)
+    }
+
+    fn has_broken(&self, conn: &mut DbConn) -> bool {
+        conn.is_broken()
+    }
+}
+
+/// Per-connection set-up: SQLite pragmas do not persist across connections, so every pooled
+/// connection gets them (busy_timeout first, so that nothing else can fail on a lock).
+#[derive(Debug)]
+struct ConnectionSetup {
+    sqlite_pragmas: String,
+}
+
+impl CustomizeConnection<DbConn, diesel::r2d2::Error> for ConnectionSetup {
+    fn on_acquire(&self, conn: &mut DbConn) -> Result<(), diesel::r2d2::Error> {
+        match conn {
+            DbConn::Sqlite(c) => c.batch_execute(&self.sqlite_pragmas).map_err(diesel::r2d2::Error::QueryError),
+            DbConn::Pg(c) => c.batch_execute("SET TIME ZONE 'UTC'").map_err(diesel::r2d2::Error::QueryError),
+        }
+    }
+}
+
+type DbPool = Pool<Manager>;
+type PooledConn = PooledConnection<Manager>;
+
+/// The application's handle on the database. Cheap to clone.
+#[derive(Clone)]
+pub struct Db {
+    /// Readers (PostgreSQL: the one pool).
+    read: DbPool,
+    /// SQLite: a single writer connection, so writers queue in the pool instead of fighting for
+    /// the file lock. PostgreSQL: the same pool as `read`.
+    write: DbPool,
+    backend: &'static str,
+}
+
+impl Db {
+    /// Opens the pools. An unreachable PostgreSQL or an unusable SQLite path is an error here,
+    /// at start-up, never later.
+    pub fn connect(settings: &DbSettings) -> Result<Self, String> {
+        let build = |size: u32, pragmas: String| {
+            Pool::builder()
+                .max_size(size)
+                .min_idle(Some(1))
+                .test_on_check_out(false)
+                .connection_timeout(settings.pool_timeout)
+                .connection_customizer(Box::new(ConnectionSetup { sqlite_pragmas: pragmas }))
+                .build(Manager { backend: settings.backend.clone() })
+        };
+        match &settings.backend {
+            Backend::Postgres(_) => {
+                let pool = build(settings.pool_size, String::new())
+                    .map_err(|e| format!("cannot connect to PostgreSQL: {e}"))?;
+                Ok(Db { read: pool.clone(), write: pool, backend: "postgres" })
+            }
+            Backend::Sqlite(path) => {
+                if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(dir)
+                        .map_err(|e| format!("cannot create the directory of {}: {e}", path.display()))?;
+                }
+                let common = format!(
+                    "PRAGMA busy_timeout = {}; PRAGMA foreign_keys = ON; PRAGMA synchronous = {};",
+                    settings.sqlite_busy_timeout.as_millis(),
+                    settings.sqlite_synchronous
+                );
+                // WAL is a property of the file: set it once, with the busy timeout already in force.
+                let mut first = diesel::SqliteConnection::establish(&path.to_string_lossy())
+                    .map_err(|e| format!("cannot open SQLite database {}: {e}", path.display()))?;
+                first
+                    .batch_execute(&format!("{common} PRAGMA journal_mode = WAL;"))
+                    .map_err(|e| format!("cannot set up SQLite database {}: {e}", path.display()))?;
+                let write = build(1, common.clone()).map_err(|e| format!("cannot open SQLite database: {e}"))?;
+                let read = build(settings.pool_size, format!("{common} PRAGMA query_only = ON;"))
+                    .map_err(|e| format!("cannot open SQLite database: {e}"))?;
+                Ok(Db { read, write, backend: "sqlite" })
+            }
+        }
+    }
+
+    pub fn backend(&self) -> &'static str {
+        self.backend
+    }
+
+    /// Applies pending migrations of the connected backend; returns how many ran.
+    pub fn migrate(&self) -> Result<usize, String> {
+        let mut conn = self.write.get().map_err(|e| format!("no database connection: {e}"))?;
+        let applied = match &mut *conn {
+            DbConn::Pg(c) => c.run_pending_migrations(PG_MIGRATIONS).map(|v| v.len()),
+            DbConn::Sqlite(c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(|v| v.len()),
+        };
+        applied.map_err(|e| format!("migration failed: {e}"))
+    }
+
+    /// Whether the database answers and has every migration this binary knows.
+    /// Reads only (it runs on a read-only connection): the applied versions are compared with
+    /// the embedded ones.
+    pub fn ready(conn: &mut DbConn) -> Result<bool, DbError> {
+        use diesel::migration::MigrationSource;
+        let versions = |r: Result<Vec<String>, _>| {
+            r.map_err(|e: Box<dyn std::error::Error + Send + Sync>| DbError::Other(e.to_string()))
+        };
+        let known = versions(match conn {
+            DbConn::Pg(_) => MigrationSource::<diesel::pg::Pg>::migrations(&PG_MIGRATIONS)
+                .map(|ms| ms.iter().map(|m| m.name().version().to_string()).collect()),
+            DbConn::Sqlite(_) => MigrationSource::<diesel::sqlite::Sqlite>::migrations(&SQLITE_MIGRATIONS)
+                .map(|ms| ms.iter().map(|m| m.name().version().to_string()).collect()),
+        })?;
+        #[derive(QueryableByName)]
+        struct Applied {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            version: String,
+        }
+        let applied: Vec<Applied> = diesel::sql_query("SELECT version FROM __diesel_schema_migrations").load(conn)?;
+        Ok(known.iter().all(|v| applied.iter().any(|a| &a.version == v)))
+    }
+
+    /// Runs `f` with a read connection on the blocking thread pool.
+    pub async fn read<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<DbError> + Send + 'static,
+        F: FnOnce(&mut DbConn) -> Result<T, E> + Send + 'static,
+    {
+        let pool = self.read.clone();
+        run_blocking(move || {
+            let mut conn = checkout(&pool)?;
+            f(&mut conn)
+        })
+        .await
+    }
+
+    /// Runs `f` inside one write transaction (SQLite: `BEGIN IMMEDIATE` on the writer) on the
+    /// blocking thread pool. The transaction commits only if `f` returns `Ok`.
+    pub async fn write<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<DbError> + Send + 'static,
+        F: FnOnce(&mut DbConn) -> Result<T, E> + Send + 'static,
+    {
+        let pool = self.write.clone();
+        run_blocking(move || {
+            let mut conn = checkout(&pool)?;
+            write_transaction(&mut conn, f)
+        })
+        .await
+    }
+
+    /// Pool gauges for `/metrics`: (pool name, open connections, idle connections, max size).
+    pub fn pool_states(&self) -> Vec<(&'static str, u32, u32, u32)> {
+        let state = |p: &DbPool| {
+            let s = p.state();
+            (s.connections, s.idle_connections, p.max_size())
+        };
+        let (c, i, m) = state(&self.read);
+        let mut out = vec![("read", c, i, m)];
+        if self.backend == "sqlite" {
+            let (c, i, m) = state(&self.write);
+            out.push(("write", c, i, m));
+        }
+        out
+    }
+}
+
+fn checkout(pool: &DbPool) -> Result<PooledConn, DbError> {
+    pool.get().map_err(|_| DbError::Busy("no database connection free in time"))
+}
+
+async fn run_blocking<T, E, F>(f: F) -> Result<T, E>
+where
+    T: Send + 'static,
+    E: From<DbError> + Send + 'static,
+    F: FnOnce() -> Result<T, E> + Send + 'static,
+{
+    match actix_web::web::block(f).await {
+        Ok(result) => result,
+        Err(e) => Err(E::from(DbError::Other(format!("blocking task failed: {e}")))),
+    }
+}
+
+/// One write transaction: `BEGIN IMMEDIATE` on SQLite (the lock is taken up front, so the
+/// transaction can never fail half-way on an upgrade), a plain `BEGIN` on PostgreSQL.
+pub fn write_transaction<T, E, F>(conn: &mut DbConn, f: F) -> Result<T, E>
+where
+    E: From<DbError>,
+    F: FnOnce(&mut DbConn) -> Result<T, E>,
+{
+    let begun = match conn {
+        DbConn::Sqlite(c) => AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE"),
+        DbConn::Pg(c) => AnsiTransactionManager::begin_transaction(c),
+    };
+    begun.map_err(|e| E::from(DbError::from(e)))?;
+    match f(conn) {
+        Ok(value) => {
+            <DbConn as Connection>::TransactionManager::commit_transaction(conn)
+                .map_err(|e| E::from(DbError::from(e)))?;
+            Ok(value)
+        }
+        Err(e) => {
+            if let Err(rollback) = <DbConn as Connection>::TransactionManager::rollback_transaction(conn) {
+                tracing::error!(error = %rollback, "rollback failed");
+            }
+            Err(e)
+        }
+    }
+}
+
+/// Converts a stored UTC timestamp.
+pub fn utc(t: chrono::NaiveDateTime) -> chrono::DateTime<chrono::Utc> {
+    t.and_utc()
+}
+
+/// Now, in UTC, truncated to microseconds (what both backends store).
+pub fn now() -> chrono::NaiveDateTime {
+    let now = chrono::Utc::now().naive_utc();
+    now.with_nanosecond((now.nanosecond() / 1000) * 1000).unwrap_or(now)
+}
+
+use chrono::Timelike;

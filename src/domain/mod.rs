@@ -1,0 +1,44 @@
+//! The rules of the domain as plain types and functions: no diesel, no actix.
+//! Each file is named after the thing it governs (DOMAIN.md's words).
+
+pub mod codes;
+pub mod ids;
+pub mod organization;
+pub mod practitioner;
+pub mod text;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// One member of a JSON merge patch (RFC 7396): absent leaves the value as it is, `null`
+/// clears it, a value replaces it. Use with `#[serde(default)]`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Patch<T> {
+    #[default]
+    Absent,
+    Null,
+    Value(T),
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Patch<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(match Option::<T>::deserialize(d)? {
+            None => Patch::Null,
+            Some(v) => Patch::Value(v),
+        })
+    }
+}
+
+impl<T: Serialize> Serialize for Patch<T> {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Patch::Absent | Patch::Null => s.serialize_none(),
+            Patch::Value(v) => v.serialize(s),
+        }
+    }
+}
+
+impl<T> Patch<T> {
+    pub fn is_absent(&self) -> bool {
+        matches!(self, Patch::Absent)
+    }
+}

@@ -1,0 +1,103 @@
+//! Renkei: the open case-coordination API for home medical care in Japan.
+//!
+//! `build` wires configuration, database, authentication and routes into a running server;
+//! the binary (`main.rs`) and the integration tests both go through it.
+
+pub mod api;
+pub mod auth;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod error;
+pub mod http;
+pub mod telemetry;
+
+use std::net::TcpListener;
+
+use actix_web::dev::{Server, ServerHandle};
+use actix_web::http::header;
+use actix_web::{middleware, web, App, HttpServer};
+
+use crate::auth::jwt::Verifier;
+use crate::config::Config;
+use crate::db::Db;
+use crate::error::ApiError;
+use crate::http::metrics::Metrics;
+
+/// A server bound to its port, not yet awaited.
+pub struct Application {
+    port: u16,
+    server: Server,
+    db: Db,
+}
+
+impl Application {
+    /// Connects to the database, applies migrations, binds the listener and starts the workers.
+    /// Must be called inside an actix (tokio) runtime.
+    pub fn build(config: &Config) -> Result<Self, String> {
+        let db = Db::connect(&config.db)?;
+        let applied = db.migrate()?;
+        if applied > 0 {
+            tracing::info!(applied, backend = db.backend(), "applied migrations");
+        }
+        let listener =
+            TcpListener::bind(&config.listen).map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+        let port = listener.local_addr().map_err(|e| e.to_string())?.port();
+        let db_data = web::Data::new(db.clone());
+        let verifier = web::Data::new(Verifier::new(&config.jwt));
+        let metrics = web::Data::new(Metrics::default());
+        let server = HttpServer::new(move || {
+            App::new()
+                .app_data(db_data.clone())
+                .app_data(verifier.clone())
+                .app_data(metrics.clone())
+                .app_data(web::PathConfig::default().error_handler(|err, _| {
+                    ApiError::invalid_field("path", "invalid_format", format!("A path parameter is malformed: {err}"))
+                        .into()
+                }))
+                .app_data(web::QueryConfig::default().error_handler(|err, _| query_error(&err).into()))
+                .wrap(
+                    middleware::DefaultHeaders::new()
+                        .add((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+                        .add((header::CACHE_CONTROL, "no-store")),
+                )
+                .wrap(middleware::from_fn(http::request_id::observe))
+                .configure(api::configure)
+                .default_service(web::to(api::unmatched))
+        })
+        .workers(config.workers)
+        .shutdown_timeout(config.shutdown_timeout.as_secs())
+        .listen(listener)
+        .map_err(|e| format!("cannot start the server: {e}"))?
+        .run();
+        tracing::info!(port, backend = db.backend(), workers = config.workers, "renkei listening");
+        Ok(Application { port, server, db })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    /// A handle to stop the server (gracefully or not) from elsewhere.
+    pub fn handle(&self) -> ServerHandle {
+        self.server.handle()
+    }
+
+    /// Serves until stopped; SIGTERM and SIGINT stop it gracefully (in-flight requests finish).
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+fn query_error(err: &actix_web::error::QueryPayloadError) -> ApiError {
+    match err {
+        actix_web::error::QueryPayloadError::Deserialize(e) => {
+            ApiError::validation(vec![http::json::field_error(".", &e.to_string())])
+        }
+        other => ApiError::bad_request("invalid_query", format!("The query string is malformed: {other}")),
+    }
+}

@@ -1,0 +1,313 @@
+//! Spawns the real application on port 0 with a fresh database per test: a temporary SQLite
+//! file, or — when `RENKEI_TEST_DATABASE_URL` names a PostgreSQL server — a new database on
+//! it, dropped afterwards. Tokens are built here with jsonwebtoken, not by the server's signer.
+
+use std::sync::mpsc;
+use std::time::Duration;
+
+use actix_web::dev::ServerHandle;
+use diesel::{Connection, RunQueryDsl};
+use renkei::auth::jwt::{JwtSettings, Secret};
+use renkei::config::Config;
+use renkei::db::{Backend, DbSettings};
+use serde_json::{json, Value};
+
+pub const ISSUER: &str = "renkei-test";
+pub const AUDIENCE: &str = "renkei-test-api";
+
+/// A running server and what a test needs to talk to it.
+pub struct TestApp {
+    pub base: String,
+    pub secret: Vec<u8>,
+    pub admin_org: String,
+    pub db: TestDb,
+    agent: ureq::Agent,
+    handle: ServerHandle,
+}
+
+/// A response, whatever its status.
+#[derive(Debug)]
+pub struct Resp {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Value,
+    pub text: String,
+}
+
+impl Resp {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+
+    /// The problem code of an error response.
+    pub fn code(&self) -> &str {
+        self.body["code"].as_str().unwrap_or("")
+    }
+
+    /// Asserts the status, showing the body when it differs.
+    #[track_caller]
+    pub fn assert(&self, status: u16) -> &Self {
+        assert_eq!(self.status, status, "unexpected status; body: {}", self.text);
+        self
+    }
+
+    /// Asserts a problem+json error with this status and code.
+    #[track_caller]
+    pub fn assert_problem(&self, status: u16, code: &str) -> &Self {
+        self.assert(status);
+        assert_eq!(self.header("content-type"), Some("application/problem+json"), "{}", self.text);
+        assert_eq!(self.code(), code, "{}", self.text);
+        assert_eq!(self.body["status"], status);
+        assert!(self.body["request_id"].is_string(), "problem without request_id: {}", self.text);
+        self
+    }
+
+    pub fn field_errors(&self) -> Vec<(String, String)> {
+        self.body["errors"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|e| {
+                        (e["field"].as_str().unwrap_or("").to_owned(), e["code"].as_str().unwrap_or("").to_owned())
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    pub fn id(&self) -> String {
+        self.body["id"].as_str().expect("response has an id").to_owned()
+    }
+}
+
+/// The database of one test.
+pub enum TestDb {
+    Sqlite { _dir: tempfile::TempDir, path: std::path::PathBuf },
+    Postgres { admin_url: String, name: String, url: String },
+}
+
+impl TestDb {
+    fn create() -> Self {
+        match std::env::var("RENKEI_TEST_DATABASE_URL") {
+            Ok(admin_url) if !admin_url.is_empty() => Self::postgres(&admin_url),
+            _ => Self::sqlite(),
+        }
+    }
+
+    pub fn sqlite() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("renkei.db");
+        TestDb::Sqlite { _dir: dir, path }
+    }
+
+    fn postgres(admin_url: &str) -> Self {
+        let name = format!("renkei_t_{}", uuid::Uuid::now_v7().simple());
+        let mut admin = diesel::PgConnection::establish(admin_url).expect("RENKEI_TEST_DATABASE_URL is reachable");
+        diesel::sql_query(format!("CREATE DATABASE {name}")).execute(&mut admin).expect("create test database");
+        let base = admin_url.rsplit_once('/').map_or(admin_url, |(b, _)| b);
+        TestDb::Postgres { admin_url: admin_url.to_owned(), url: format!("{base}/{name}"), name }
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self {
+            TestDb::Sqlite { path, .. } => Backend::Sqlite(path.clone()),
+            TestDb::Postgres { url, .. } => Backend::Postgres(url.clone()),
+        }
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        matches!(self, TestDb::Postgres { .. })
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let TestDb::Postgres { admin_url, name, .. } = self {
+            if let Ok(mut admin) = diesel::PgConnection::establish(admin_url) {
+                let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut admin);
+            }
+        }
+    }
+}
+
+/// Settings a test may change before the app starts.
+pub fn test_config(db: &TestDb) -> Config {
+    let mut secret = vec![0u8; 32];
+    rand::fill(&mut secret[..]);
+    Config {
+        listen: "127.0.0.1:0".into(),
+        workers: 2,
+        db: DbSettings {
+            backend: db.backend(),
+            pool_size: 4,
+            pool_timeout: Duration::from_secs(5),
+            sqlite_busy_timeout: Duration::from_secs(5),
+            sqlite_synchronous: "NORMAL".into(),
+        },
+        jwt: JwtSettings { secret: Secret::new(secret), issuer: ISSUER.into(), audience: AUDIENCE.into() },
+        shutdown_timeout: Duration::from_secs(5),
+    }
+}
+
+/// Starts the app on the backend chosen by the environment.
+pub fn spawn_app() -> TestApp {
+    spawn_with(TestDb::create(), |_| {})
+}
+
+/// Starts the app on `db` after `tweak` adjusts its configuration.
+pub fn spawn_with(db: TestDb, tweak: impl FnOnce(&mut Config)) -> TestApp {
+    let mut config = test_config(&db);
+    tweak(&mut config);
+    let secret = config.jwt.secret.expose().to_vec();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        actix_web::rt::System::new().block_on(async move {
+            match renkei::Application::build(&config) {
+                Ok(app) => {
+                    let _ = tx.send(Ok((app.port(), app.handle())));
+                    let _ = app.run_until_stopped().await;
+                }
+                Err(e) => {
+                    let _ = tx.send(Err(e));
+                }
+            }
+        });
+    });
+    let (port, handle) = rx.recv().expect("server thread").expect("application starts");
+    TestApp {
+        base: format!("http://127.0.0.1:{port}"),
+        secret,
+        admin_org: uuid::Uuid::now_v7().to_string(),
+        db,
+        agent: ureq::AgentBuilder::new().timeout(Duration::from_secs(30)).build(),
+        handle,
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        // The stop command is sent at once; the returned future only waits for completion.
+        drop(self.handle.stop(false));
+    }
+}
+
+/// Claims of a test token; tests change them to build refused tokens.
+pub fn claims(sub: &str, org: &str, roles: &[&str]) -> Value {
+    let now = chrono::Utc::now().timestamp();
+    json!({"sub": sub, "org": org, "roles": roles, "iss": ISSUER, "aud": AUDIENCE, "iat": now, "nbf": now, "exp": now + 600})
+}
+
+impl TestApp {
+    /// Signs arbitrary claims with the app's HS256 secret.
+    pub fn sign(&self, claims: &Value) -> String {
+        jsonwebtoken::encode(
+            &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+            claims,
+            &jsonwebtoken::EncodingKey::from_secret(&self.secret),
+        )
+        .expect("sign")
+    }
+
+    /// A token for a new subject of `org` with `roles`.
+    pub fn token_for(&self, org: &str, roles: &[&str]) -> String {
+        self.sign(&claims(&uuid::Uuid::now_v7().to_string(), org, roles))
+    }
+
+    pub fn admin(&self) -> String {
+        self.token_for(&self.admin_org, &["admin"])
+    }
+
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        headers: &[(&str, &str)],
+        body: Option<&str>,
+    ) -> Resp {
+        let mut req = self.agent.request(method, &format!("{}{}", self.base, path));
+        if let Some(t) = token {
+            req = req.set("Authorization", &format!("Bearer {t}"));
+        }
+        let mut has_type = false;
+        for (k, v) in headers {
+            has_type |= k.eq_ignore_ascii_case("content-type");
+            req = req.set(k, v);
+        }
+        if body.is_some() && !has_type {
+            req = req.set("Content-Type", "application/json");
+        }
+        let result = match body {
+            Some(b) => req.send_string(b),
+            None => req.call(),
+        };
+        let resp = match result {
+            Ok(r) => r,
+            Err(ureq::Error::Status(_, r)) => r,
+            Err(e) => panic!("{method} {path}: transport error {e}"),
+        };
+        let status = resp.status();
+        let headers = resp
+            .headers_names()
+            .into_iter()
+            .filter_map(|n| resp.header(&n).map(|v| (n.clone(), v.to_owned())))
+            .collect();
+        let text = resp.into_string().unwrap_or_default();
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Resp { status, headers, body, text }
+    }
+
+    pub fn get(&self, path: &str, token: &str) -> Resp {
+        self.request("GET", path, Some(token), &[], None)
+    }
+
+    pub fn post(&self, path: &str, token: &str, body: &Value) -> Resp {
+        self.request("POST", path, Some(token), &[], Some(&body.to_string()))
+    }
+
+    pub fn patch(&self, path: &str, token: &str, if_match: &str, body: &Value) -> Resp {
+        self.request("PATCH", path, Some(token), &[("If-Match", if_match)], Some(&body.to_string()))
+    }
+
+    /// Creates an organization as admin and returns its body.
+    pub fn create_org(&self, body: Value) -> Value {
+        let r = self.post("/api/v1/organizations", &self.admin(), &body);
+        r.assert(201);
+        r.body
+    }
+
+    pub fn clinic(&self, name: &str) -> String {
+        self.create_org(json!({"kind": "clinic", "name": name, "municipality_code": "131016"}))["id"]
+            .as_str()
+            .expect("id")
+            .to_owned()
+    }
+
+    /// Creates a physician of `org` and returns their id.
+    pub fn physician(&self, org: &str, name: &str, kana: &str, registration: &str) -> String {
+        let r = self.post(
+            "/api/v1/practitioners",
+            &self.admin(),
+            &json!({"organization_id": org, "name": name, "kana": kana, "profession": "physician",
+                    "registration_number": registration}),
+        );
+        r.assert(201);
+        r.id()
+    }
+}
+
+/// Runs `n` closures at once on their own threads, released together, and collects results.
+pub fn race<T: Send + 'static>(n: usize, f: impl Fn(usize) -> T + Send + Sync + 'static) -> Vec<T> {
+    let f = std::sync::Arc::new(f);
+    let barrier = std::sync::Arc::new(std::sync::Barrier::new(n));
+    let threads: Vec<_> = (0..n)
+        .map(|i| {
+            let (f, barrier) = (f.clone(), barrier.clone());
+            std::thread::spawn(move || {
+                barrier.wait();
+                f(i)
+            })
+        })
+        .collect();
+    threads.into_iter().map(|t| t.join().expect("racing thread")).collect()
+}

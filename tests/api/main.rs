@@ -1,0 +1,12 @@
+//! The integration suite: the real application over HTTP, one fresh database per test.
+//! Runs on SQLite by default and on PostgreSQL when `RENKEI_TEST_DATABASE_URL` is set.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod auth;
+mod errors;
+mod helpers;
+mod operations;
+mod organizations;
+mod practitioners;
+mod storage;

@@ -1,0 +1,86 @@
+//! Storage behaviour: start-up refusals, migrations, and a busy SQLite answered 503.
+
+use std::time::Duration;
+
+use diesel::connection::SimpleConnection;
+use diesel::Connection;
+use renkei::db::{Backend, Db, DbSettings};
+use serde_json::json;
+
+use crate::helpers::{spawn_with, TestDb};
+
+#[test]
+fn migrations_have_the_same_versions_on_both_backends() {
+    let names = |backend: &str| -> Vec<String> {
+        let dir = format!("{}/migrations/{backend}", env!("CARGO_MANIFEST_DIR"));
+        let mut v: Vec<String> = std::fs::read_dir(dir)
+            .expect("migrations dir")
+            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+            .collect();
+        v.sort();
+        v
+    };
+    let sqlite = names("sqlite");
+    assert!(!sqlite.is_empty());
+    assert_eq!(sqlite, names("postgres"));
+    for name in &sqlite {
+        for backend in ["sqlite", "postgres"] {
+            for file in ["up.sql", "down.sql"] {
+                let path = format!("{}/migrations/{backend}/{name}/{file}", env!("CARGO_MANIFEST_DIR"));
+                assert!(std::path::Path::new(&path).is_file(), "{path} is missing");
+            }
+        }
+    }
+}
+
+#[test]
+fn unknown_schemes_and_in_memory_sqlite_are_refused() {
+    assert!(Backend::from_url("mysql://root@localhost/renkei").unwrap_err().contains("unsupported scheme 'mysql'"));
+    assert!(Backend::from_url("sqlite:data/renkei.db").is_err(), "a typo is not a new SQLite file");
+    assert!(Backend::from_url("sqlite://:memory:").is_err());
+    assert!(Backend::from_url("data/renkei.db").is_err());
+    assert_eq!(Backend::from_url("sqlite://data/r.db").unwrap(), Backend::Sqlite("data/r.db".into()));
+    assert!(matches!(Backend::from_url("postgresql://u@h/db").unwrap(), Backend::Postgres(_)));
+}
+
+#[test]
+fn an_unreachable_postgres_is_a_start_up_error() {
+    let settings = DbSettings {
+        backend: Backend::Postgres("postgres://nobody@127.0.0.1:1/renkei".into()),
+        pool_size: 2,
+        pool_timeout: Duration::from_millis(500),
+        sqlite_busy_timeout: Duration::from_millis(100),
+        sqlite_synchronous: "FULL".into(),
+    };
+    let err = Db::connect(&settings).err().expect("must fail");
+    assert!(err.contains("cannot connect to PostgreSQL"), "{err}");
+}
+
+#[test]
+fn a_locked_sqlite_database_answers_503_with_retry_after_and_recovers() {
+    let db = TestDb::sqlite();
+    let path = match db.backend() {
+        Backend::Sqlite(p) => p,
+        Backend::Postgres(_) => unreachable!(),
+    };
+    let app = spawn_with(db, |c| c.db.sqlite_busy_timeout = Duration::from_millis(200));
+    // Another process holds the write lock.
+    let mut other = diesel::SqliteConnection::establish(&path.to_string_lossy()).expect("open");
+    other.batch_execute("BEGIN IMMEDIATE").expect("lock");
+    let r = app.post(
+        "/api/v1/organizations",
+        &app.admin(),
+        &json!({"kind": "clinic", "name": "A", "municipality_code": "131016"}),
+    );
+    r.assert_problem(503, "service_unavailable");
+    assert_eq!(r.header("retry-after"), Some("1"));
+    // Reads are not blocked by a writer (WAL).
+    app.get("/api/v1/organizations", &app.admin()).assert(200);
+    other.batch_execute("ROLLBACK").expect("unlock");
+    app.post(
+        "/api/v1/organizations",
+        &app.admin(),
+        &json!({"kind": "clinic", "name": "A", "municipality_code": "131016"}),
+    )
+    .assert(201);
+}
