@@ -1,9 +1,14 @@
 //! The HTTP face of Renkei: thin handlers, one file per area, every one in the OpenAPI document.
 
+pub mod care_team;
+pub mod cases;
+pub mod cover;
 pub mod docs;
 pub mod health;
 pub mod organizations;
+pub mod patients;
 pub mod practitioners;
+pub mod schedule;
 
 use actix_web::web::ServiceConfig;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -26,7 +31,35 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(practitioners::create)
         .service(practitioners::list)
         .service(practitioners::get)
-        .service(practitioners::update);
+        .service(practitioners::update)
+        .service(schedule::add_absence)
+        .service(schedule::list_absences)
+        .service(schedule::remove_absence)
+        .service(schedule::add_shift)
+        .service(schedule::list_shifts)
+        .service(schedule::remove_shift)
+        .service(patients::create)
+        .service(patients::list)
+        .service(patients::get)
+        .service(patients::update)
+        .service(cases::create)
+        .service(cases::list)
+        .service(cases::get)
+        .service(cases::update)
+        .service(cases::activate)
+        .service(cases::hold)
+        .service(cases::resume)
+        .service(cases::close)
+        .service(cases::cancel)
+        .service(cases::history)
+        .service(care_team::team)
+        .service(care_team::add)
+        .service(care_team::end)
+        .service(care_team::set_primary)
+        .service(care_team::set_secondary)
+        .service(care_team::remove_secondary)
+        .service(cover::cover)
+        .service(cover::notice);
 }
 
 /// Anything no route matches.
@@ -47,12 +80,25 @@ pub async fn unmatched() -> Result<actix_web::HttpResponse, ApiError> {
         health::healthz, health::readyz, health::metrics, docs::openapi, docs::page,
         organizations::create, organizations::list, organizations::get, organizations::update,
         practitioners::create, practitioners::list, practitioners::get, practitioners::update,
+        schedule::add_absence, schedule::list_absences, schedule::remove_absence,
+        schedule::add_shift, schedule::list_shifts, schedule::remove_shift,
+        patients::create, patients::list, patients::get, patients::update,
+        cases::create, cases::list, cases::get, cases::update, cases::activate, cases::hold, cases::resume,
+        cases::close, cases::cancel, cases::history,
+        care_team::team, care_team::add, care_team::end, care_team::set_primary, care_team::set_secondary,
+        care_team::remove_secondary,
+        cover::cover, cover::notice,
     ),
     components(schemas(Problem, FieldError)),
     modifiers(&BearerAuth),
     tags(
         (name = "operations", description = "Health, readiness, metrics and documentation"),
         (name = "directory", description = "Organizations and practitioners of the region (DOMAIN.md §6)"),
+        (name = "schedule", description = "Absences and on-call rosters, the facts cover resolution walks"),
+        (name = "patients", description = "Home-care patients (visible to their teams and bases only)"),
+        (name = "cases", description = "Cases of home care and their state machine (DOMAIN.md §1)"),
+        (name = "care team", description = "Care teams and the primary/secondary physician handover (DOMAIN.md §2–3)"),
+        (name = "cover", description = "Who covers the patient now, and the written coverage notice"),
     )
 )]
 pub struct ApiDoc;

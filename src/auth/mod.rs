@@ -62,6 +62,14 @@ impl Actor {
     pub fn has_any(&self, roles: &[Role]) -> bool {
         roles.iter().any(|r| self.has(*r))
     }
+
+    /// The token subject as written in history and logs of changes.
+    pub fn sub(&self) -> String {
+        match &self.subject {
+            Subject::Practitioner(id) => id.to_string(),
+            Subject::Client(id) => format!("client:{id}"),
+        }
+    }
 }
 
 impl FromRequest for Actor {

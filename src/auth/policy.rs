@@ -1,6 +1,7 @@
 //! Who may do what. Every endpoint asks here; nothing is allowed that is not listed.
 
-use super::{Actor, Role};
+use super::{Actor, Role, Subject};
+use crate::domain::ids::{OrganizationId, PractitionerId};
 use crate::error::ApiError;
 
 /// The regional directory is read by every authenticated role: it is what everyone trusts.
@@ -17,5 +18,79 @@ pub fn write_directory(actor: &Actor) -> Result<(), ApiError> {
         Ok(())
     } else {
         Err(ApiError::forbidden("Only admins may change the directory"))
+    }
+}
+
+/// Roles whose holders may read the cases of teams they belong to.
+const CLINICAL: [Role; 7] =
+    [Role::Physician, Role::Nurse, Role::CareManager, Role::Pharmacist, Role::Therapist, Role::Msw, Role::Coordinator];
+
+/// Which cases (and through them, which patients) an actor may read. The storage layer turns
+/// this into a filter inside the query: lists are never fetched first and checked after.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CaseScope {
+    /// Every case managed by this organization (its coordinators and admins).
+    pub managing_org: Option<OrganizationId>,
+    /// Every case whose care team has this practitioner as a current member.
+    pub member: Option<PractitionerId>,
+}
+
+impl CaseScope {
+    pub fn is_empty(&self) -> bool {
+        self.managing_org.is_none() && self.member.is_none()
+    }
+}
+
+/// DOMAIN.md §3: team members and the base's coordinators are the only people who read a case.
+pub fn case_scope(actor: &Actor) -> CaseScope {
+    let managing_org = actor.has_any(&[Role::Coordinator, Role::Admin]).then_some(actor.org);
+    let member = match actor.subject {
+        Subject::Practitioner(id) if actor.has_any(&CLINICAL) => Some(id),
+        _ => None,
+    };
+    CaseScope { managing_org, member }
+}
+
+/// Coordinators and admins of the managing organization run its cases and teams.
+pub fn manage_case(actor: &Actor, managing_org: OrganizationId) -> Result<(), ApiError> {
+    if actor.org == managing_org && actor.has_any(&[Role::Coordinator, Role::Admin]) {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden("Only coordinators of the managing organization may change this case"))
+    }
+}
+
+/// Patients are registered by a base's coordinators (hospitals register theirs through
+/// screening sheets).
+pub fn register_patient(actor: &Actor) -> Result<(), ApiError> {
+    if actor.has_any(&[Role::Coordinator, Role::Admin]) {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden("Only coordinators may register patients"))
+    }
+}
+
+/// A practitioner's absences are kept by themselves, or by coordinators and admins of their
+/// organization.
+pub fn manage_absences(
+    actor: &Actor,
+    practitioner: PractitionerId,
+    practitioner_org: OrganizationId,
+) -> Result<(), ApiError> {
+    let own = actor.subject == Subject::Practitioner(practitioner);
+    let colleague_admin = actor.org == practitioner_org && actor.has_any(&[Role::Coordinator, Role::Admin]);
+    if own || colleague_admin {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden("Only the practitioner or their organization's coordinators may change absences"))
+    }
+}
+
+/// An organization's on-call roster is kept by its own coordinators and admins.
+pub fn manage_roster(actor: &Actor, org: OrganizationId) -> Result<(), ApiError> {
+    if actor.org == org && actor.has_any(&[Role::Coordinator, Role::Admin]) {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden("Only the organization's coordinators may change its on-call roster"))
     }
 }

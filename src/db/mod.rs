@@ -2,8 +2,12 @@
 //! only two ways handlers touch it — [`Db::read`] and [`Db::write`] — both off the async
 //! workers, one pooled connection per request.
 
+pub mod care_team;
+pub mod cases;
 pub mod organizations;
+pub mod patients;
 pub mod practitioners;
+pub mod schedule;
 pub mod schema;
 
 use std::path::PathBuf;
@@ -342,6 +346,23 @@ where
     }
 }
 
+/// A stored code list value back into its enum.
+pub fn from_code<T: for<'de> serde::Deserialize<'de>>(code: &str) -> DbResult<T> {
+    serde_json::from_value(serde_json::Value::String(code.to_owned())).map_err(|_| corrupt(code))
+}
+
+/// An enum into its stored code.
+pub fn to_code<T: serde::Serialize>(value: &T) -> DbResult<String> {
+    match serde_json::to_value(value) {
+        Ok(serde_json::Value::String(s)) => Ok(s),
+        _ => Err(DbError::Other("code list value is not a string".into())),
+    }
+}
+
+pub fn corrupt(what: &str) -> DbError {
+    DbError::Other(format!("stored value cannot be read: {what}"))
+}
+
 /// Converts a stored UTC timestamp.
 pub fn utc(t: chrono::NaiveDateTime) -> chrono::DateTime<chrono::Utc> {
     t.and_utc()
@@ -349,8 +370,20 @@ pub fn utc(t: chrono::NaiveDateTime) -> chrono::DateTime<chrono::Utc> {
 
 /// Now, in UTC, truncated to microseconds (what both backends store).
 pub fn now() -> chrono::NaiveDateTime {
-    let now = chrono::Utc::now().naive_utc();
-    now.with_nanosecond((now.nanosecond() / 1000) * 1000).unwrap_or(now)
+    crate::domain::time::to_db(chrono::Utc::now())
 }
 
-use chrono::Timelike;
+/// Reads a stored JSON text column.
+pub fn from_json<T: serde::de::DeserializeOwned>(what: &str, text: &str) -> DbResult<T> {
+    serde_json::from_str(text).map_err(|_| corrupt(what))
+}
+
+/// Writes a JSON text column.
+pub fn to_json<T: serde::Serialize>(value: &T) -> DbResult<String> {
+    serde_json::to_string(value).map_err(|e| DbError::Other(e.to_string()))
+}
+
+/// Parses a stored id.
+pub fn id<T: std::str::FromStr>(what: &str, text: &str) -> DbResult<T> {
+    text.parse().map_err(|_| corrupt(what))
+}

@@ -3,7 +3,7 @@
 use diesel::prelude::*;
 
 use super::schema::organizations::dsl as o;
-use super::{now, utc, DbConn, DbError, DbResult};
+use super::{corrupt, from_code, now, to_code, utc, DbConn, DbError, DbResult};
 use crate::domain::ids::OrganizationId;
 use crate::domain::organization::{Organization, OrganizationFields, OrganizationKind, Service};
 use crate::domain::text;
@@ -48,23 +48,6 @@ impl TryFrom<Row> for Organization {
             updated_at: utc(r.updated_at),
         })
     }
-}
-
-/// A stored code list value back into its enum.
-pub(crate) fn from_code<T: for<'de> serde::Deserialize<'de>>(code: &str) -> DbResult<T> {
-    serde_json::from_value(serde_json::Value::String(code.to_owned())).map_err(|_| corrupt(code))
-}
-
-/// An enum into its stored code.
-pub(crate) fn to_code<T: serde::Serialize>(value: &T) -> DbResult<String> {
-    match serde_json::to_value(value) {
-        Ok(serde_json::Value::String(s)) => Ok(s),
-        _ => Err(DbError::Other("code list value is not a string".into())),
-    }
-}
-
-pub(crate) fn corrupt(what: &str) -> DbError {
-    DbError::Other(format!("stored value cannot be read: {what}"))
 }
 
 impl Organization {
@@ -214,4 +197,14 @@ pub fn list(conn: &mut DbConn, filter: &Filter, page: &PageRequest) -> DbResult<
     let rows: Vec<Row> = q.order(o::id.asc()).limit(page.fetch_limit()).load(conn)?;
     let items = rows.into_iter().map(Organization::try_from).collect::<DbResult<Vec<_>>>()?;
     Ok(page.finish(items, |org| org.id.to_string()))
+}
+
+/// Several organizations by id, in one query (unknown ids are left out).
+pub fn get_many(conn: &mut DbConn, ids: &[OrganizationId]) -> DbResult<Vec<Organization>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<String> = ids.iter().map(ToString::to_string).collect();
+    let rows: Vec<Row> = o::organizations.filter(o::id.eq_any(ids)).select(Row::as_select()).load(conn)?;
+    rows.into_iter().map(Organization::try_from).collect()
 }

@@ -2,9 +2,8 @@
 
 use diesel::prelude::*;
 
-use super::organizations::{corrupt, from_code, to_code};
 use super::schema::practitioners::dsl as p;
-use super::{now, utc, DbConn, DbError, DbResult};
+use super::{corrupt, from_code, now, to_code, utc, DbConn, DbError, DbResult};
 use crate::domain::ids::{OrganizationId, PractitionerId};
 use crate::domain::practitioner::{Practitioner, PractitionerFields, Profession};
 use crate::domain::text;
@@ -182,4 +181,14 @@ pub fn list(conn: &mut DbConn, filter: &Filter, page: &PageRequest) -> DbResult<
     let rows: Vec<Row> = q.order(p::id.asc()).limit(page.fetch_limit()).load(conn)?;
     let items = rows.into_iter().map(Practitioner::try_from).collect::<DbResult<Vec<_>>>()?;
     Ok(page.finish(items, |pr| pr.id.to_string()))
+}
+
+/// Several practitioners by id, in one query (unknown ids are left out).
+pub fn get_many(conn: &mut DbConn, ids: &[PractitionerId]) -> DbResult<Vec<Practitioner>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<String> = ids.iter().map(ToString::to_string).collect();
+    let rows: Vec<Row> = p::practitioners.filter(p::id.eq_any(ids)).select(Row::as_select()).load(conn)?;
+    rows.into_iter().map(Practitioner::try_from).collect()
 }

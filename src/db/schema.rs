@@ -40,4 +40,104 @@ diesel::table! {
 }
 
 diesel::joinable!(practitioners -> organizations (organization_id));
-diesel::allow_tables_to_appear_in_same_query!(organizations, practitioners);
+
+diesel::table! {
+    patients (id) {
+        id -> Text,
+        name -> Text,
+        kana -> Text,
+        birth_date -> Date,
+        sex -> Text,
+        municipality_code -> Text,
+        postal_code -> Nullable<Text>,
+        address -> Nullable<Text>,
+        phone -> Nullable<Text>,
+        care_level -> Nullable<Text>,
+        key_person -> Nullable<Text>,
+        devices -> Text,
+        consent -> Text,
+        registered_by -> Text,
+        search_text -> Text,
+        version -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    cases (id) {
+        id -> Text,
+        patient_id -> Text,
+        managing_organization_id -> Text,
+        status -> Text,
+        started_on -> Nullable<Date>,
+        ended_on -> Nullable<Date>,
+        close_reason -> Nullable<Text>,
+        notes -> Nullable<Text>,
+        team_version -> BigInt,
+        version -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    case_status_history (id) {
+        id -> Text,
+        case_id -> Text,
+        from_status -> Nullable<Text>,
+        to_status -> Text,
+        close_reason -> Nullable<Text>,
+        actor -> Text,
+        at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    care_team_members (id) {
+        id -> Text,
+        case_id -> Text,
+        practitioner_id -> Text,
+        role -> Text,
+        starts_at -> Timestamp,
+        ends_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    absences (id) {
+        id -> Text,
+        practitioner_id -> Text,
+        starts_at -> Timestamp,
+        ends_at -> Timestamp,
+        reason -> Nullable<Text>,
+        cancelled_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    on_call_shifts (id) {
+        id -> Text,
+        organization_id -> Text,
+        practitioner_id -> Text,
+        starts_at -> Timestamp,
+        ends_at -> Timestamp,
+        cancelled_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(cases -> patients (patient_id));
+diesel::joinable!(care_team_members -> cases (case_id));
+diesel::allow_tables_to_appear_in_same_query!(
+    organizations,
+    practitioners,
+    patients,
+    cases,
+    case_status_history,
+    care_team_members,
+    absences,
+    on_call_shifts,
+);

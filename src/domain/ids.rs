@@ -52,3 +52,23 @@ typed_id!(
     /// A practitioner of the regional directory.
     PractitionerId
 );
+typed_id!(
+    /// A patient of home care.
+    PatientId
+);
+typed_id!(
+    /// A case: one period of home care for one patient (≈ FHIR EpisodeOfCare).
+    CaseId
+);
+typed_id!(
+    /// One membership of a care team (a role for a period).
+    MemberId
+);
+typed_id!(
+    /// A practitioner's absence.
+    AbsenceId
+);
+typed_id!(
+    /// A shift of an organization's on-call roster.
+    ShiftId
+);

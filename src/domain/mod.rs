@@ -1,11 +1,17 @@
 //! The rules of the domain as plain types and functions: no diesel, no actix.
 //! Each file is named after the thing it governs (DOMAIN.md's words).
 
+pub mod care_team;
+pub mod case;
 pub mod codes;
+pub mod cover;
 pub mod ids;
 pub mod organization;
+pub mod patient;
 pub mod practitioner;
+pub mod schedule;
 pub mod text;
+pub mod time;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 

@@ -177,7 +177,7 @@ impl OrganizationFields {
             }
             Some(c) => parse_municipality(&c, &mut errors),
         };
-        let postal_code = input.postal_code.and_then(|p| parse_postal(&p, &mut errors));
+        let postal_code = input.postal_code.and_then(|p| text::postal_code("postal_code", &p, &mut errors));
         let address = text::optional_text("address", input.address, 300, &mut errors);
         let phone = input.phone.and_then(|p| text::phone("phone", p, &mut errors));
         let services = parse_services(input.services.unwrap_or_default(), &mut errors);
@@ -233,7 +233,7 @@ impl OrganizationFields {
         apply_optional(&mut next.medical_institution_code, patch.medical_institution_code, |c| {
             parse_mic(&c, &mut errors)
         });
-        apply_optional(&mut next.postal_code, patch.postal_code, |p| parse_postal(&p, &mut errors));
+        apply_optional(&mut next.postal_code, patch.postal_code, |p| text::postal_code("postal_code", &p, &mut errors));
         apply_optional(&mut next.address, patch.address, |a| text::optional_text("address", Some(a), 300, &mut errors));
         apply_optional(&mut next.phone, patch.phone, |p| text::phone("phone", p, &mut errors));
         if errors.is_empty() {
@@ -305,17 +305,6 @@ fn parse_municipality(value: &str, errors: &mut Vec<FieldError>) -> Option<Strin
             None
         }
     }
-}
-
-/// 郵便番号: `123-4567` or `1234567`, stored as `123-4567`.
-fn parse_postal(value: &str, errors: &mut Vec<FieldError>) -> Option<String> {
-    let digits: String = value.chars().filter(char::is_ascii_digit).collect();
-    let shape_ok = value.trim().len() == 7 || (value.trim().len() == 8 && value.trim().as_bytes()[3] == b'-');
-    if digits.len() != 7 || !shape_ok {
-        errors.push(FieldError::new("postal_code", "invalid_format", "must be a postal code such as 100-0001"));
-        return None;
-    }
-    Some(format!("{}-{}", &digits[..3], &digits[3..]))
 }
 
 #[cfg(test)]

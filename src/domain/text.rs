@@ -82,6 +82,18 @@ pub fn phone(field: &str, value: String, errors: &mut Vec<FieldError>) -> Option
     Some(v.to_owned())
 }
 
+/// 郵便番号: `123-4567` or `1234567`, stored as `123-4567`.
+pub fn postal_code(field: &str, value: &str, errors: &mut Vec<FieldError>) -> Option<String> {
+    let v = value.trim();
+    let digits: String = v.chars().filter(char::is_ascii_digit).collect();
+    let shape_ok = v.len() == 7 || (v.len() == 8 && v.as_bytes()[3] == b'-');
+    if digits.len() != 7 || !shape_ok {
+        errors.push(FieldError::new(field, "invalid_format", "must be a postal code such as 100-0001"));
+        return None;
+    }
+    Some(format!("{}-{}", &digits[..3], &digits[3..]))
+}
+
 /// Normalises text for substring search, identically for stored values and queries:
 /// full-width ASCII to half-width, katakana to hiragana, lower case, no white space.
 /// Search then is a plain `LIKE '%key%'` that behaves the same on SQLite and PostgreSQL.

@@ -311,3 +311,82 @@ pub fn race<T: Send + 'static>(n: usize, f: impl Fn(usize) -> T + Send + Sync + 
         .collect();
     threads.into_iter().map(|t| t.join().expect("racing thread")).collect()
 }
+
+/// A small region: a base (the association) with a coordinator, a clinic with three physicians
+/// and a nurse, and one patient with a `referred` case managed by the base.
+pub struct World {
+    pub base: String,
+    pub clinic: String,
+    pub coordinator: String,
+    pub doctors: [String; 3],
+    pub nurse: String,
+    pub patient: String,
+    pub case: String,
+}
+
+impl TestApp {
+    /// A token whose subject is the practitioner `who` of `org`.
+    pub fn as_practitioner(&self, who: &str, org: &str, roles: &[&str]) -> String {
+        self.sign(&claims(who, org, roles))
+    }
+
+    pub fn coordinator_of(&self, org: &str) -> String {
+        self.token_for(org, &["coordinator"])
+    }
+
+    pub fn register_patient(&self, token: &str, name: &str, kana: &str) -> String {
+        let r = self.post(
+            "/api/v1/patients",
+            token,
+            &json!({"name": name, "kana": kana, "birth_date": "1938-05-12", "sex": "female", "municipality_code": "131016"}),
+        );
+        r.assert(201);
+        r.id()
+    }
+
+    pub fn open_case(&self, token: &str, patient: &str, org: &str) -> String {
+        let r = self.post("/api/v1/cases", token, &json!({"patient_id": patient, "managing_organization_id": org}));
+        r.assert(201);
+        r.id()
+    }
+
+    pub fn handover(&self, token: &str, case: &str, slot: &str, who: &str, effective_at: Option<&str>) -> Resp {
+        let mut body = json!({"practitioner_id": who});
+        if let Some(t) = effective_at {
+            body["effective_at"] = json!(t);
+        }
+        self.request(
+            "PUT",
+            &format!("/api/v1/cases/{case}/physicians/{slot}"),
+            Some(token),
+            &[],
+            Some(&body.to_string()),
+        )
+    }
+
+    pub fn world(&self) -> World {
+        let base = self.create_org(
+            json!({"kind": "physicians_association", "name": "千代田区医師会", "municipality_code": "131016"}),
+        )["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let clinic = self.clinic("さくら在宅クリニック");
+        let doctors = [
+            self.physician(&clinic, "山田 太郎", "ヤマダ タロウ", "200001"),
+            self.physician(&clinic, "佐藤 次郎", "サトウ ジロウ", "200002"),
+            self.physician(&clinic, "鈴木 三郎", "スズキ サブロウ", "200003"),
+        ];
+        let nurse = self
+            .post(
+                "/api/v1/practitioners",
+                &self.admin(),
+                &json!({"organization_id": clinic, "name": "高橋 看子", "kana": "タカハシ ミコ", "profession": "nurse"}),
+            )
+            .id();
+        let coordinator = self.coordinator_of(&base);
+        let patient = self.register_patient(&coordinator, "田中 花子", "タナカ ハナコ");
+        let case = self.open_case(&coordinator, &patient, &base);
+        World { base, clinic, coordinator, doctors, nurse, patient, case }
+    }
+}

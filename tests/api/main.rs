@@ -4,10 +4,15 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod auth;
+mod care_team;
+mod cases;
 mod cli;
+mod cover;
 mod errors;
 mod helpers;
 mod operations;
 mod organizations;
+mod patients;
 mod practitioners;
+mod schedule;
 mod storage;

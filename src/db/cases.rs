@@ -1,0 +1,267 @@
+//! Queries of the case aggregate: cases, their status history, and scoped reads.
+
+use chrono::NaiveDate;
+use diesel::prelude::*;
+
+use super::schema::case_status_history::dsl as h;
+use super::schema::cases::dsl as c;
+use super::schema::patients::dsl as p;
+use super::{from_code, id, now, to_code, utc, DbConn, DbError, DbResult, MultiBackend};
+use crate::auth::policy::CaseScope;
+use crate::domain::case::{Case, CaseStatus, CloseReason, StatusChange};
+use crate::domain::ids::{CaseId, OrganizationId, PatientId, PractitionerId};
+use crate::http::pagination::{Page, PageRequest};
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = super::schema::cases)]
+struct Row {
+    id: String,
+    patient_id: String,
+    managing_organization_id: String,
+    status: String,
+    started_on: Option<NaiveDate>,
+    ended_on: Option<NaiveDate>,
+    close_reason: Option<String>,
+    notes: Option<String>,
+    version: i64,
+    created_at: chrono::NaiveDateTime,
+    updated_at: chrono::NaiveDateTime,
+}
+
+impl TryFrom<Row> for Case {
+    type Error = DbError;
+    fn try_from(r: Row) -> DbResult<Self> {
+        Ok(Case {
+            id: id("id", &r.id)?,
+            patient_id: id("patient_id", &r.patient_id)?,
+            managing_organization_id: id("managing_organization_id", &r.managing_organization_id)?,
+            status: from_code(&r.status)?,
+            started_on: r.started_on,
+            ended_on: r.ended_on,
+            close_reason: r.close_reason.as_deref().map(from_code).transpose()?,
+            notes: r.notes,
+            version: r.version,
+            created_at: utc(r.created_at),
+            updated_at: utc(r.updated_at),
+        })
+    }
+}
+
+/// Ids of the cases whose team has the practitioner (an id string) as a member now: a subquery,
+/// written out where it is used (diesel cannot box a subquery for two backends at once).
+macro_rules! current_cases_of {
+    ($member:expr) => {{
+        use $crate::db::schema::care_team_members::dsl as m;
+        let at = $crate::db::now();
+        m::care_team_members
+            .filter(m::practitioner_id.eq($member))
+            .filter(m::starts_at.le(at))
+            .filter(m::ends_at.is_null().or(m::ends_at.gt(at)))
+            .select(m::case_id)
+    }};
+}
+pub(crate) use current_cases_of;
+
+type Visible = Box<dyn BoxableExpression<c::cases, MultiBackend, SqlType = diesel::sql_types::Bool>>;
+
+fn visible(scope: &CaseScope) -> Visible {
+    let mut cond: Visible = Box::new(diesel::dsl::sql::<diesel::sql_types::Bool>("1 = 0"));
+    if let Some(org) = scope.managing_org {
+        cond = Box::new(cond.or(c::managing_organization_id.eq(org.to_string())));
+    }
+    if let Some(member) = scope.member {
+        cond = Box::new(cond.or(c::id.eq_any(current_cases_of!(member.to_string()))));
+    }
+    cond
+}
+
+/// Opens a `referred` case and records its first history step.
+#[tracing::instrument(skip(conn))]
+pub fn insert(
+    conn: &mut DbConn,
+    patient: PatientId,
+    managing_org: OrganizationId,
+    notes: Option<&str>,
+    actor: &str,
+) -> DbResult<Case> {
+    let new_id = CaseId::new();
+    let at = now();
+    diesel::insert_into(c::cases)
+        .values((
+            c::id.eq(new_id.to_string()),
+            c::patient_id.eq(patient.to_string()),
+            c::managing_organization_id.eq(managing_org.to_string()),
+            c::status.eq(to_code(&CaseStatus::Referred)?),
+            c::notes.eq(notes),
+            c::team_version.eq(0_i64),
+            c::version.eq(1_i64),
+            c::created_at.eq(at),
+            c::updated_at.eq(at),
+        ))
+        .execute(conn)?;
+    record(conn, new_id, None, CaseStatus::Referred, None, actor)?;
+    get(conn, new_id)
+}
+
+fn record(
+    conn: &mut DbConn,
+    case: CaseId,
+    from: Option<CaseStatus>,
+    to: CaseStatus,
+    reason: Option<CloseReason>,
+    actor: &str,
+) -> DbResult<()> {
+    diesel::insert_into(h::case_status_history)
+        .values((
+            h::id.eq(uuid::Uuid::now_v7().to_string()),
+            h::case_id.eq(case.to_string()),
+            h::from_status.eq(from.as_ref().map(to_code).transpose()?),
+            h::to_status.eq(to_code(&to)?),
+            h::close_reason.eq(reason.as_ref().map(to_code).transpose()?),
+            h::actor.eq(actor),
+            h::at.eq(now()),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// A case regardless of scope (internal use).
+pub fn get(conn: &mut DbConn, case: CaseId) -> DbResult<Case> {
+    c::cases.find(case.to_string()).select(Row::as_select()).first(conn)?.try_into()
+}
+
+/// A case the scope may read; `NotFound` otherwise.
+#[tracing::instrument(skip(conn))]
+pub fn get_visible(conn: &mut DbConn, case: CaseId, scope: &CaseScope) -> DbResult<Case> {
+    c::cases.filter(c::id.eq(case.to_string())).filter(visible(scope)).select(Row::as_select()).first(conn)?.try_into()
+}
+
+/// The open case of a patient at an organization, if any.
+pub fn open_case_of(conn: &mut DbConn, patient: PatientId, org: OrganizationId) -> DbResult<Option<CaseId>> {
+    let open: Vec<String> = CaseStatus::OPEN.iter().map(to_code).collect::<DbResult<_>>()?;
+    let found: Option<String> = c::cases
+        .filter(c::patient_id.eq(patient.to_string()))
+        .filter(c::managing_organization_id.eq(org.to_string()))
+        .filter(c::status.eq_any(open))
+        .select(c::id)
+        .first(conn)
+        .optional()?;
+    found.map(|x| id("id", &x)).transpose()
+}
+
+/// What a transition writes besides the status.
+#[derive(Debug, Default)]
+pub struct TransitionEffects {
+    pub started_on: Option<NaiveDate>,
+    pub ended_on: Option<NaiveDate>,
+    pub close_reason: Option<CloseReason>,
+}
+
+/// Compare-and-set on the status: `Ok(false)` when the case is no longer in `from`, so two
+/// racing transitions cannot both win. Records the history step.
+#[tracing::instrument(skip(conn))]
+pub fn transition(
+    conn: &mut DbConn,
+    case: CaseId,
+    from: CaseStatus,
+    to: CaseStatus,
+    effects: &TransitionEffects,
+    actor: &str,
+) -> DbResult<bool> {
+    let target = c::cases.filter(c::id.eq(case.to_string())).filter(c::status.eq(to_code(&from)?));
+    let changed = diesel::update(target)
+        .set((
+            c::status.eq(to_code(&to)?),
+            c::version.eq(c::version + 1),
+            c::updated_at.eq(now()),
+            c::close_reason.eq(effects.close_reason.as_ref().map(to_code).transpose()?),
+        ))
+        .execute(conn)?;
+    if changed == 0 {
+        return Ok(false);
+    }
+    if let Some(d) = effects.started_on {
+        diesel::update(c::cases.find(case.to_string())).set(c::started_on.eq(d)).execute(conn)?;
+    }
+    if let Some(d) = effects.ended_on {
+        diesel::update(c::cases.find(case.to_string())).set(c::ended_on.eq(d)).execute(conn)?;
+    }
+    record(conn, case, Some(from), to, effects.close_reason, actor)?;
+    Ok(true)
+}
+
+/// Changes the notes if the case is still at `version`.
+pub fn update_notes(conn: &mut DbConn, case: CaseId, version: i64, notes: Option<&str>) -> DbResult<bool> {
+    let changed = diesel::update(c::cases.filter(c::id.eq(case.to_string())).filter(c::version.eq(version)))
+        .set((c::notes.eq(notes), c::version.eq(version + 1), c::updated_at.eq(now())))
+        .execute(conn)?;
+    Ok(changed == 1)
+}
+
+/// Takes the case's row lock for a care-team change (PostgreSQL: until commit; SQLite: the
+/// write transaction already excludes every other writer). `NotFound` if there is no such case.
+pub fn lock_team(conn: &mut DbConn, case: CaseId) -> DbResult<()> {
+    let changed =
+        diesel::update(c::cases.find(case.to_string())).set(c::team_version.eq(c::team_version + 1)).execute(conn)?;
+    if changed == 0 {
+        return Err(DbError::NotFound);
+    }
+    Ok(())
+}
+
+/// The status history, oldest first.
+pub fn history(conn: &mut DbConn, case: CaseId) -> DbResult<Vec<StatusChange>> {
+    #[allow(clippy::type_complexity)]
+    let rows: Vec<(Option<String>, String, Option<String>, String, chrono::NaiveDateTime)> = h::case_status_history
+        .filter(h::case_id.eq(case.to_string()))
+        .order((h::at.asc(), h::id.asc()))
+        .select((h::from_status, h::to_status, h::close_reason, h::actor, h::at))
+        .load(conn)?;
+    rows.into_iter()
+        .map(|(from, to, reason, actor, at)| {
+            Ok(StatusChange {
+                from_status: from.as_deref().map(from_code).transpose()?,
+                to_status: from_code(&to)?,
+                close_reason: reason.as_deref().map(from_code).transpose()?,
+                actor,
+                at: utc(at),
+            })
+        })
+        .collect()
+}
+
+/// Filters of `GET /api/v1/cases`.
+#[derive(Debug, Default)]
+pub struct Filter {
+    pub status: Option<CaseStatus>,
+    pub managing_organization_id: Option<OrganizationId>,
+    pub practitioner_id: Option<PractitionerId>,
+    pub municipality_code: Option<String>,
+    pub patient_id: Option<PatientId>,
+}
+
+#[tracing::instrument(skip(conn))]
+pub fn list(conn: &mut DbConn, scope: &CaseScope, filter: &Filter, page: &PageRequest) -> DbResult<Page<Case>> {
+    let mut q = c::cases.select(Row::as_select()).filter(visible(scope)).into_boxed();
+    if let Some(s) = &filter.status {
+        q = q.filter(c::status.eq(to_code(s)?));
+    }
+    if let Some(org) = filter.managing_organization_id {
+        q = q.filter(c::managing_organization_id.eq(org.to_string()));
+    }
+    if let Some(pr) = filter.practitioner_id {
+        q = q.filter(c::id.eq_any(current_cases_of!(pr.to_string())));
+    }
+    if let Some(code) = &filter.municipality_code {
+        q = q.filter(c::patient_id.eq_any(p::patients.filter(p::municipality_code.eq(code.clone())).select(p::id)));
+    }
+    if let Some(patient) = filter.patient_id {
+        q = q.filter(c::patient_id.eq(patient.to_string()));
+    }
+    if let Some(after) = &page.after {
+        q = q.filter(c::id.gt(after.clone()));
+    }
+    let rows: Vec<Row> = q.order(c::id.asc()).limit(page.fetch_limit()).load(conn)?;
+    let items = rows.into_iter().map(Case::try_from).collect::<DbResult<Vec<_>>>()?;
+    Ok(page.finish(items, |x| x.id.to_string()))
+}

@@ -1,0 +1,202 @@
+//! Queries of the patient aggregate. Reads are always scoped (see `policy::CaseScope`).
+
+use diesel::prelude::*;
+
+use super::schema::cases::dsl as c;
+use super::schema::patients::dsl as p;
+use super::{from_code, from_json, id, now, to_code, to_json, utc, DbConn, DbResult, MultiBackend};
+use crate::auth::policy::CaseScope;
+use crate::domain::ids::{OrganizationId, PatientId};
+use crate::domain::patient::{Patient, PatientFields};
+use crate::domain::text;
+use crate::http::pagination::{Page, PageRequest};
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = super::schema::patients)]
+struct Row {
+    id: String,
+    name: String,
+    kana: String,
+    birth_date: chrono::NaiveDate,
+    sex: String,
+    municipality_code: String,
+    postal_code: Option<String>,
+    address: Option<String>,
+    phone: Option<String>,
+    care_level: Option<String>,
+    key_person: Option<String>,
+    devices: String,
+    consent: String,
+    registered_by: String,
+    version: i64,
+    created_at: chrono::NaiveDateTime,
+    updated_at: chrono::NaiveDateTime,
+}
+
+impl TryFrom<Row> for Patient {
+    type Error = super::DbError;
+    fn try_from(r: Row) -> DbResult<Self> {
+        Ok(Patient {
+            id: id("id", &r.id)?,
+            name: r.name,
+            kana: r.kana,
+            birth_date: r.birth_date,
+            sex: from_code(&r.sex)?,
+            municipality_code: r.municipality_code,
+            postal_code: r.postal_code,
+            address: r.address,
+            phone: r.phone,
+            care_level: r.care_level.as_deref().map(from_code).transpose()?,
+            key_person: r.key_person.as_deref().map(|k| from_json("key_person", k)).transpose()?,
+            devices: from_json("devices", &r.devices)?,
+            consent: from_json("consent", &r.consent)?,
+            registered_by: id("registered_by", &r.registered_by)?,
+            version: r.version,
+            created_at: utc(r.created_at),
+            updated_at: utc(r.updated_at),
+        })
+    }
+}
+
+impl Patient {
+    pub fn fields(&self) -> PatientFields {
+        PatientFields {
+            name: self.name.clone(),
+            kana: self.kana.clone(),
+            birth_date: self.birth_date,
+            sex: self.sex,
+            municipality_code: self.municipality_code.clone(),
+            postal_code: self.postal_code.clone(),
+            address: self.address.clone(),
+            phone: self.phone.clone(),
+            care_level: self.care_level,
+            key_person: self.key_person.clone(),
+            devices: self.devices.clone(),
+            consent: self.consent,
+        }
+    }
+}
+
+#[derive(AsChangeset, Insertable)]
+#[diesel(table_name = super::schema::patients, treat_none_as_null = true)]
+struct Changes {
+    name: String,
+    kana: String,
+    birth_date: chrono::NaiveDate,
+    sex: String,
+    municipality_code: String,
+    postal_code: Option<String>,
+    address: Option<String>,
+    phone: Option<String>,
+    care_level: Option<String>,
+    key_person: Option<String>,
+    devices: String,
+    consent: String,
+    search_text: String,
+}
+
+impl Changes {
+    fn of(f: &PatientFields) -> DbResult<Self> {
+        Ok(Changes {
+            name: f.name.clone(),
+            kana: f.kana.clone(),
+            birth_date: f.birth_date,
+            sex: to_code(&f.sex)?,
+            municipality_code: f.municipality_code.clone(),
+            postal_code: f.postal_code.clone(),
+            address: f.address.clone(),
+            phone: f.phone.clone(),
+            care_level: f.care_level.as_ref().map(to_code).transpose()?,
+            key_person: f.key_person.as_ref().map(to_json).transpose()?,
+            devices: to_json(&f.devices)?,
+            consent: to_json(&f.consent)?,
+            search_text: text::search_text(&f.name, Some(&f.kana)),
+        })
+    }
+}
+
+#[tracing::instrument(skip_all)]
+pub fn insert(conn: &mut DbConn, fields: &PatientFields, registered_by: OrganizationId) -> DbResult<Patient> {
+    let new_id = PatientId::new();
+    let at = now();
+    diesel::insert_into(p::patients)
+        .values((
+            p::id.eq(new_id.to_string()),
+            Changes::of(fields)?,
+            p::registered_by.eq(registered_by.to_string()),
+            p::version.eq(1_i64),
+            p::created_at.eq(at),
+            p::updated_at.eq(at),
+        ))
+        .execute(conn)?;
+    get(conn, new_id)
+}
+
+/// A patient regardless of scope (for internal checks; answer only what `get_visible` finds).
+#[tracing::instrument(skip(conn))]
+pub fn get(conn: &mut DbConn, patient: PatientId) -> DbResult<Patient> {
+    p::patients.find(patient.to_string()).select(Row::as_select()).first(conn)?.try_into()
+}
+
+type Visible = Box<dyn BoxableExpression<p::patients, MultiBackend, SqlType = diesel::sql_types::Bool>>;
+
+/// Patients the scope may read: registered by the organization, in a case it manages, or in a
+/// case whose team has the practitioner now.
+fn visible(scope: &CaseScope) -> Visible {
+    let mut cond: Visible = Box::new(diesel::dsl::sql::<diesel::sql_types::Bool>("1 = 0"));
+    if let Some(org) = scope.managing_org {
+        let org = org.to_string();
+        let managed = c::cases.filter(c::managing_organization_id.eq(org.clone())).select(c::patient_id);
+        cond = Box::new(cond.or(p::registered_by.eq(org)).or(p::id.eq_any(managed)));
+    }
+    if let Some(member) = scope.member {
+        let in_team =
+            c::cases.filter(c::id.eq_any(super::cases::current_cases_of!(member.to_string()))).select(c::patient_id);
+        cond = Box::new(cond.or(p::id.eq_any(in_team)));
+    }
+    cond
+}
+
+/// A patient the scope may read; `NotFound` otherwise.
+#[tracing::instrument(skip(conn))]
+pub fn get_visible(conn: &mut DbConn, patient: PatientId, scope: &CaseScope) -> DbResult<Patient> {
+    p::patients
+        .filter(p::id.eq(patient.to_string()))
+        .filter(visible(scope))
+        .select(Row::as_select())
+        .first(conn)?
+        .try_into()
+}
+
+/// Replaces the fields of `patient` if it is still at `version`; `Ok(false)` when it is not.
+pub fn update(conn: &mut DbConn, patient: PatientId, version: i64, fields: &PatientFields) -> DbResult<bool> {
+    let changed = diesel::update(p::patients.filter(p::id.eq(patient.to_string())).filter(p::version.eq(version)))
+        .set((Changes::of(fields)?, p::version.eq(version + 1), p::updated_at.eq(now())))
+        .execute(conn)?;
+    Ok(changed == 1)
+}
+
+/// Filters of `GET /api/v1/patients`.
+#[derive(Debug, Default)]
+pub struct Filter {
+    /// Already a search key.
+    pub q: Option<String>,
+    pub birth_date: Option<chrono::NaiveDate>,
+}
+
+#[tracing::instrument(skip(conn))]
+pub fn list(conn: &mut DbConn, scope: &CaseScope, filter: &Filter, page: &PageRequest) -> DbResult<Page<Patient>> {
+    let mut q = p::patients.select(Row::as_select()).filter(visible(scope)).into_boxed();
+    if let Some(key) = &filter.q {
+        q = q.filter(p::search_text.like(text::like_pattern(key)).escape('\\'));
+    }
+    if let Some(d) = filter.birth_date {
+        q = q.filter(p::birth_date.eq(d));
+    }
+    if let Some(after) = &page.after {
+        q = q.filter(p::id.gt(after.clone()));
+    }
+    let rows: Vec<Row> = q.order(p::id.asc()).limit(page.fetch_limit()).load(conn)?;
+    let items = rows.into_iter().map(Patient::try_from).collect::<DbResult<Vec<_>>>()?;
+    Ok(page.finish(items, |x| x.id.to_string()))
+}

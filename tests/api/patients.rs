@@ -1,0 +1,135 @@
+//! `/api/v1/patients`: registration, validation, scoped search and reads, patches.
+
+use serde_json::json;
+
+use crate::helpers::spawn_app;
+use crate::organizations::url_encode;
+
+#[test]
+fn a_coordinator_registers_a_patient_with_everything_disaster_planning_needs() {
+    let app = spawn_app();
+    let base = app.clinic("拠点");
+    let coordinator = app.coordinator_of(&base);
+    let r = app.post(
+        "/api/v1/patients",
+        &coordinator,
+        &json!({"name": "田中 花子", "kana": "たなか はなこ", "birth_date": "1938-05-12", "sex": "female",
+                "municipality_code": "131016", "postal_code": "1000001", "address": "東京都千代田区千代田1-1",
+                "phone": "03-1111-2222", "care_level": "care_3",
+                "key_person": {"name": "田中 一子", "relation": "長女", "phone": "090-1111-2222"},
+                "devices": ["oxygen", "ventilator"], "consent": {"information_sharing": true, "disaster_registry": true}}),
+    );
+    r.assert(201);
+    assert_eq!(r.body["kana"], "タナカ ハナコ");
+    assert_eq!(r.body["care_level"], "care_3");
+    assert_eq!(r.body["devices"], json!(["ventilator", "oxygen"]));
+    assert_eq!(r.body["registered_by"], base);
+    assert_eq!(r.header("location"), Some(format!("/api/v1/patients/{}", r.id()).as_str()));
+    let got = app.get(&format!("/api/v1/patients/{}", r.id()), &coordinator);
+    got.assert(200);
+    assert_eq!(got.body, r.body);
+}
+
+#[test]
+fn registration_reports_every_bad_field_and_stores_nothing() {
+    let app = spawn_app();
+    let coordinator = app.coordinator_of(&app.clinic("拠点"));
+    let r = app.post(
+        "/api/v1/patients",
+        &coordinator,
+        &json!({"name": "田中 花子", "kana": "Tanaka", "birth_date": "2999-01-01", "sex": "x",
+                "municipality_code": "131017", "care_level": "care_6", "devices": ["toaster"],
+                "key_person": {"name": "", "relation": "長女"}}),
+    );
+    r.assert_problem(400, "validation_failed");
+    let fields: Vec<String> = r.field_errors().into_iter().map(|(f, _)| f).collect();
+    assert_eq!(
+        fields,
+        ["kana", "birth_date", "sex", "municipality_code", "care_level", "key_person.name", "devices[0]"],
+        "{}",
+        r.text
+    );
+    let r = app.post("/api/v1/patients", &coordinator, &json!({"name": "x", "key_person": {"nickname": "y"}}));
+    r.assert_problem(400, "validation_failed");
+    assert_eq!(app.get("/api/v1/patients", &coordinator).body["items"], json!([]));
+}
+
+#[test]
+fn only_coordinators_register_patients() {
+    let app = spawn_app();
+    let org = app.clinic("A");
+    for role in ["physician", "nurse", "municipal_viewer", "hospital_bed_manager", "auditor"] {
+        let r = app.post(
+            "/api/v1/patients",
+            &app.token_for(&org, &[role]),
+            &json!({"name": "x", "kana": "エックス", "birth_date": "1940-01-01", "sex": "male", "municipality_code": "131016"}),
+        );
+        r.assert_problem(403, "forbidden");
+    }
+    app.request("POST", "/api/v1/patients", None, &[], Some("{}")).assert_problem(401, "missing_token");
+}
+
+#[test]
+fn patients_are_invisible_outside_their_organization_and_teams() {
+    let app = spawn_app();
+    let w = app.world();
+    let other_base = app.clinic("別の拠点");
+    let stranger = app.coordinator_of(&other_base);
+    let path = format!("/api/v1/patients/{}", w.patient);
+    app.get(&path, &stranger).assert_problem(404, "not_found");
+    assert_eq!(app.get("/api/v1/patients", &stranger).body["items"], json!([]));
+    // A physician sees the patient only while on the team.
+    let doctor = app.as_practitioner(&w.doctors[0], &w.clinic, &["physician"]);
+    app.get(&path, &doctor).assert_problem(404, "not_found");
+    app.handover(&w.coordinator, &w.case, "primary", &w.doctors[0], None).assert(200);
+    app.get(&path, &doctor).assert(200);
+    assert_eq!(app.get("/api/v1/patients", &doctor).body["items"].as_array().unwrap().len(), 1);
+    // Roles without patient data get a plain refusal on lists.
+    app.get("/api/v1/patients", &app.token_for(&w.base, &["municipal_viewer"])).assert_problem(403, "forbidden");
+    app.get(&path, &app.token_for(&w.base, &["municipal_viewer"])).assert_problem(404, "not_found");
+}
+
+#[test]
+fn search_by_name_reading_and_birth_date() {
+    let app = spawn_app();
+    let coordinator = app.coordinator_of(&app.clinic("拠点"));
+    app.register_patient(&coordinator, "田中 花子", "タナカ ハナコ");
+    app.post(
+        "/api/v1/patients",
+        &coordinator,
+        &json!({"name": "田中 次郎", "kana": "タナカ ジロウ", "birth_date": "1941-02-03", "sex": "male", "municipality_code": "131016"}),
+    )
+    .assert(201);
+    let names = |query: &str| -> Vec<String> {
+        let r = app.get(&format!("/api/v1/patients{query}"), &coordinator);
+        r.assert(200);
+        r.body["items"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap().to_owned()).collect()
+    };
+    assert_eq!(names(&format!("?q={}", url_encode("たなか"))), ["田中 花子", "田中 次郎"]);
+    assert_eq!(names(&format!("?q={}", url_encode("ハナコ"))), ["田中 花子"]);
+    assert_eq!(names(&format!("?q={}&birth_date=1941-02-03", url_encode("田中"))), ["田中 次郎"]);
+    app.get("/api/v1/patients?birth_date=1941-13-01", &coordinator).assert_problem(400, "validation_failed");
+}
+
+#[test]
+fn patch_needs_if_match_and_the_right_role() {
+    let app = spawn_app();
+    let w = app.world();
+    let path = format!("/api/v1/patients/{}", w.patient);
+    app.request("PATCH", &path, Some(&w.coordinator), &[], Some("{\"phone\": \"03-9999-0000\"}"))
+        .assert_problem(428, "precondition_required");
+    let r = app.patch(&path, &w.coordinator, "\"1\"", &json!({"devices": ["suction"], "care_level": null}));
+    r.assert(200);
+    assert_eq!(r.body["devices"], json!(["suction"]));
+    assert_eq!(r.body["version"], 2);
+    app.patch(&path, &w.coordinator, "\"1\"", &json!({"phone": "03-9999-0000"}))
+        .assert_problem(412, "version_mismatch");
+    app.patch(&path, &w.coordinator, "\"2\"", &json!({"birth_date": null})).assert_problem(400, "validation_failed");
+    // A team member sees the patient but does not change their record.
+    app.handover(&w.coordinator, &w.case, "primary", &w.doctors[0], None).assert(200);
+    let doctor = app.as_practitioner(&w.doctors[0], &w.clinic, &["physician"]);
+    app.patch(&path, &doctor, "\"2\"", &json!({"phone": "03-9999-0000"})).assert_problem(403, "forbidden");
+    // Someone else's patient is not found, not forbidden.
+    let stranger = app.coordinator_of(&app.clinic("別の拠点"));
+    app.patch(&path, &stranger, "\"2\"", &json!({"phone": "03-9999-0000"})).assert_problem(404, "not_found");
+}
