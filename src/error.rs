@@ -255,6 +255,9 @@ impl From<crate::db::DbError> for ApiError {
             DbError::Unique(constraint) => {
                 ApiError::conflict("conflict", format!("This conflicts with an existing record ({constraint})"))
             }
+            DbError::Rule(rule) => {
+                ApiError::conflict("conflict", format!("A rule of the data refused this change ({rule})"))
+            }
             DbError::ForeignKey => {
                 ApiError::conflict("reference_conflict", "A referenced record does not exist or is still in use")
             }

@@ -4,6 +4,7 @@
 //! the binary (`main.rs`) and the integration tests both go through it.
 
 pub mod api;
+pub mod audit;
 pub mod auth;
 pub mod config;
 pub mod db;
@@ -46,11 +47,13 @@ impl Application {
         let db_data = web::Data::new(db.clone());
         let verifier = web::Data::new(Verifier::new(&config.jwt));
         let metrics = web::Data::new(Metrics::default());
+        let audit_log = web::Data::new(audit::AuditLog::start(db.clone()));
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(db_data.clone())
                 .app_data(verifier.clone())
                 .app_data(metrics.clone())
+                .app_data(audit_log.clone())
                 .app_data(web::PathConfig::default().error_handler(|err, _| {
                     ApiError::invalid_field("path", "invalid_format", format!("A path parameter is malformed: {err}"))
                         .into()

@@ -8,7 +8,9 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use super::access::{change_case, read_case};
 use super::cases::managed_case;
+use crate::audit::Audit;
 use crate::auth::{policy, Actor};
 use crate::db::{care_team, cases, practitioners, Db, DbConn, DbError};
 use crate::domain::care_team::{plan_handover, HandoverError, HandoverFacts, Member, TeamRole};
@@ -99,6 +101,7 @@ pub struct TeamQuery {
 #[get("/api/v1/cases/{id}/care-team")]
 pub async fn team(
     actor: Actor,
+    audit: Audit,
     db: web::Data<Db>,
     id: web::Path<CaseId>,
     query: web::Query<TeamQuery>,
@@ -121,15 +124,11 @@ pub async fn team(
         return Err(ApiError::validation(errors));
     }
     let at = if history { None } else { at };
-    let scope = policy::case_scope(&actor);
-    let id = id.into_inner();
-    let view = db
-        .read(move |c| {
-            cases::get_visible(c, id, &scope)?;
-            let members = care_team::list(c, id, at)?;
-            Ok::<_, ApiError>(TeamView { at, items: with_people(c, members)? })
-        })
-        .await?;
+    let view = read_case(&db, &audit, &actor, "care_team.read", id.into_inner(), move |c, case| {
+        let members = care_team::list(c, case.id, at)?;
+        Ok(TeamView { at, items: with_people(c, members)? })
+    })
+    .await?;
     Ok(HttpResponse::Ok().json(view))
 }
 
@@ -165,59 +164,61 @@ pub struct MemberInput {
 #[post("/api/v1/cases/{id}/care-team")]
 pub async fn add(
     actor: Actor,
+    audit: Audit,
     db: web::Data<Db>,
     id: web::Path<CaseId>,
     body: Result<Json<MemberInput>, ApiError>,
 ) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
-    let member = db
-        .write(move |c| {
-            let case = managed_case(c, &actor, id)?;
-            let input = body?.0;
-            let mut errors = Vec::new();
-            let who: Option<PractitionerId> = match input.practitioner_id {
-                None => {
-                    errors.push(FieldError::new("practitioner_id", "required", "is required"));
-                    None
-                }
-                Some(v) => v
-                    .parse()
-                    .map_err(|_| errors.push(FieldError::new("practitioner_id", "invalid_format", "must be a UUID")))
-                    .ok(),
-            };
-            let role: Option<TeamRole> = match input.role {
-                None => {
-                    errors.push(FieldError::new("role", "required", "is required"));
-                    None
-                }
-                Some(r) => parse_enum("role", &r, &mut errors),
-            };
-            if role.is_some_and(TeamRole::is_physician_slot) {
-                errors.push(FieldError::new(
-                    "role",
-                    "use_handover",
-                    "primary and secondary physicians are set with PUT …/physicians/primary or …/secondary",
-                ));
+    let who = actor.clone();
+    let member = change_case(&db, &audit, &actor, "care_team.add", id, move |c| {
+        cases::lock_team(c, id)?;
+        let case = managed_case(c, &who, id)?;
+        let input = body?.0;
+        let mut errors = Vec::new();
+        let who: Option<PractitionerId> = match input.practitioner_id {
+            None => {
+                errors.push(FieldError::new("practitioner_id", "required", "is required"));
+                None
             }
-            let starts_at = match input.starts_at {
-                Some(s) => parse_instant("starts_at", &s, &mut errors),
-                None => Some(Utc::now()),
-            };
-            let ends_at = input.ends_at.and_then(|s| parse_instant("ends_at", &s, &mut errors));
-            if let (Some(s), Some(e)) = (starts_at, ends_at) {
-                check_order(s, e, &mut errors);
+            Some(v) => v
+                .parse()
+                .map_err(|_| errors.push(FieldError::new("practitioner_id", "invalid_format", "must be a UUID")))
+                .ok(),
+        };
+        let role: Option<TeamRole> = match input.role {
+            None => {
+                errors.push(FieldError::new("role", "required", "is required"));
+                None
             }
-            let (Some(who), Some(role), Some(starts_at)) = (who, role, starts_at) else {
-                return Err(ApiError::validation(errors));
-            };
-            if !errors.is_empty() {
-                return Err(ApiError::validation(errors));
-            }
-            ensure_open(&case)?;
-            practitioner(c, who)?;
-            Ok(care_team::insert(c, id, who, role, starts_at, ends_at)?)
-        })
-        .await?;
+            Some(r) => parse_enum("role", &r, &mut errors),
+        };
+        if role.is_some_and(TeamRole::is_physician_slot) {
+            errors.push(FieldError::new(
+                "role",
+                "use_handover",
+                "primary and secondary physicians are set with PUT …/physicians/primary or …/secondary",
+            ));
+        }
+        let starts_at = match input.starts_at {
+            Some(s) => parse_instant("starts_at", &s, &mut errors),
+            None => Some(Utc::now()),
+        };
+        let ends_at = input.ends_at.and_then(|s| parse_instant("ends_at", &s, &mut errors));
+        if let (Some(s), Some(e)) = (starts_at, ends_at) {
+            check_order(s, e, &mut errors);
+        }
+        let (Some(who), Some(role), Some(starts_at)) = (who, role, starts_at) else {
+            return Err(ApiError::validation(errors));
+        };
+        if !errors.is_empty() {
+            return Err(ApiError::validation(errors));
+        }
+        ensure_open(&case)?;
+        practitioner(c, who)?;
+        Ok(care_team::insert(c, id, who, role, starts_at, ends_at)?)
+    })
+    .await?;
     Ok(HttpResponse::Created()
         .insert_header(("Location", format!("/api/v1/cases/{id}/care-team/{}", member.id)))
         .json(member))
@@ -246,6 +247,33 @@ fn practitioner(c: &mut DbConn, who: PractitionerId) -> ApiResult<Practitioner> 
     }
 }
 
+/// One membership of the team (ended ones included).
+#[utoipa::path(
+    get, path = "/api/v1/cases/{id}/care-team/{member_id}", tag = "care team",
+    params(("id" = String, Path, format = Uuid), ("member_id" = String, Path, format = Uuid)),
+    responses(
+        (status = 200, description = "The membership", body = MemberView),
+        (status = 404, description = "No such case or member, or not visible", body = Problem),
+    ),
+    security(("bearer" = []))
+)]
+#[get("/api/v1/cases/{id}/care-team/{member_id}")]
+pub async fn get_member(
+    actor: Actor,
+    audit: Audit,
+    db: web::Data<Db>,
+    path: web::Path<(CaseId, MemberId)>,
+) -> ApiResult<HttpResponse> {
+    let (id, member_id) = path.into_inner();
+    let view = read_case(&db, &audit, &actor, "care_team.read", id, move |c, _| {
+        let member = care_team::get(c, id, member_id)?;
+        Ok(with_people(c, vec![member])?.pop())
+    })
+    .await?
+    .ok_or_else(ApiError::not_found)?;
+    Ok(HttpResponse::Ok().json(view))
+}
+
 /// The body of `POST …/care-team/{member_id}/end`.
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -272,36 +300,36 @@ pub struct EndInput {
 #[post("/api/v1/cases/{id}/care-team/{member_id}/end")]
 pub async fn end(
     actor: Actor,
+    audit: Audit,
     db: web::Data<Db>,
     path: web::Path<(CaseId, MemberId)>,
     body: Result<Json<EndInput>, ApiError>,
 ) -> ApiResult<HttpResponse> {
     let (id, member_id) = path.into_inner();
-    let member = db
-        .write(move |c| {
-            managed_case(c, &actor, id)?;
-            let mut errors = Vec::new();
-            let at = match body?.0.ends_at {
-                Some(s) => parse_instant("ends_at", &s, &mut errors),
-                None => Some(Utc::now()),
-            };
-            let Some(at) = at else { return Err(ApiError::validation(errors)) };
-            let member = care_team::get(c, id, member_id)?;
-            if member.role.is_physician_slot() {
-                return Err(ApiError::conflict(
-                    "use_handover",
-                    "A physician assignment ends by handover (PUT …/physicians/primary) or DELETE …/physicians/secondary",
-                ));
-            }
-            if at <= member.starts_at {
-                return Err(ApiError::invalid_field("ends_at", "invalid_period", "must be after the membership's start"));
-            }
-            if !care_team::end(c, member_id, at)? {
-                return Err(ApiError::conflict("invalid_transition", "This membership has already ended"));
-            }
-            Ok(care_team::get(c, id, member_id)?)
-        })
-        .await?;
+    let who = actor.clone();
+    let member = change_case(&db, &audit, &actor, "care_team.end", id, move |c| {
+        cases::lock_team(c, id)?;
+        managed_case(c, &who, id)?;
+        let mut errors = Vec::new();
+        let Some(at) = not_backdated("ends_at", body?.0.ends_at, &mut errors) else {
+            return Err(ApiError::validation(errors));
+        };
+        let member = care_team::get(c, id, member_id)?;
+        if member.role.is_physician_slot() {
+            return Err(ApiError::conflict(
+                "use_handover",
+                "A physician assignment ends by handover (PUT …/physicians/primary) or DELETE …/physicians/secondary",
+            ));
+        }
+        if at <= member.starts_at {
+            return Err(ApiError::invalid_field("ends_at", "invalid_period", "must be after the membership's start"));
+        }
+        if !care_team::end(c, member_id, at)? {
+            return Err(ApiError::conflict("invalid_transition", "This membership has already ended"));
+        }
+        Ok(care_team::get(c, id, member_id)?)
+    })
+    .await?;
     Ok(HttpResponse::Ok().json(member))
 }
 
@@ -322,12 +350,6 @@ const SKEW: Duration = Duration::seconds(60);
 fn handover(c: &mut DbConn, actor: &Actor, id: CaseId, role: TeamRole, input: HandoverInput) -> ApiResult<Member> {
     cases::lock_team(c, id)?;
     let case = cases::get_visible(c, id, &policy::case_scope(actor))?;
-    let may_name_secondary = role == TeamRole::SecondaryPhysician
-        && matches!(actor.subject, crate::auth::Subject::Practitioner(p)
-            if care_team::holds_now(c, id, p, TeamRole::PrimaryPhysician)?);
-    if !may_name_secondary {
-        policy::manage_case(actor, case.managing_organization_id)?;
-    }
     let mut errors = Vec::new();
     let who: Option<PractitionerId> = match input.practitioner_id {
         None => {
@@ -339,13 +361,14 @@ fn handover(c: &mut DbConn, actor: &Actor, id: CaseId, role: TeamRole, input: Ha
             .map_err(|_| errors.push(FieldError::new("practitioner_id", "invalid_format", "must be a UUID")))
             .ok(),
     };
-    let now = Utc::now();
-    let effective_at = match input.effective_at {
-        Some(s) => parse_instant("effective_at", &s, &mut errors),
-        None => Some(now),
-    };
-    if effective_at.is_some_and(|t| t < now - SKEW) {
-        errors.push(FieldError::new("effective_at", "in_the_past", "a handover cannot be backdated"));
+    let effective_at = not_backdated("effective_at", input.effective_at, &mut errors);
+    // The current primary may name the secondary who will work beside them at that time.
+    let may_name_secondary = role == TeamRole::SecondaryPhysician
+        && effective_at.is_some()
+        && matches!(actor.subject, crate::auth::Subject::Practitioner(p)
+            if effective_at.is_some_and(|t| holds_at(c, id, p, TeamRole::PrimaryPhysician, t).unwrap_or(false)));
+    if !may_name_secondary {
+        policy::manage_case(actor, case.managing_organization_id)?;
     }
     let (Some(who), Some(effective_at)) = (who, effective_at) else { return Err(ApiError::validation(errors)) };
     if !errors.is_empty() {
@@ -366,14 +389,35 @@ fn handover(c: &mut DbConn, actor: &Actor, id: CaseId, role: TeamRole, input: Ha
     let other_role =
         if role == TeamRole::PrimaryPhysician { TeamRole::SecondaryPhysician } else { TeamRole::PrimaryPhysician };
     let open = care_team::open_assignment(c, id, role)?;
-    let other = care_team::open_assignment(c, id, other_role)?;
+    // Every assignment of the other slot that lasts into the new one (scheduled ones included).
+    let other_slot = care_team::assignments_from(c, id, other_role, effective_at)?;
     let facts = HandoverFacts {
         open: open.as_ref(),
-        other_slot: other.as_ref(),
+        other_slot: other_slot.iter().find(|m| m.practitioner_id == who),
         profession: person.profession,
         active: person.active,
     };
-    let plan = plan_handover(&facts, who, effective_at).map_err(|e| match e {
+    let plan = plan_handover(&facts, who, effective_at).map_err(handover_error)?;
+    let Some(plan) = plan else {
+        // Already theirs: nothing changes.
+        return open.ok_or_else(|| ApiError::internal("handover plan without an open assignment"));
+    };
+    if let Some(old) = plan.end {
+        if !care_team::end(c, old, plan.starts_at)? {
+            return Err(ApiError::internal("the open assignment could not be ended at the handover"));
+        }
+    }
+    care_team::insert(c, id, who, role, plan.starts_at, None).map_err(|e| match e {
+        DbError::Unique(_) | DbError::Rule(_) => ApiError::conflict(
+            "primary_physician_conflict",
+            "Another change of this case's physicians happened at the same time",
+        ),
+        e => e.into(),
+    })
+}
+
+fn handover_error(e: HandoverError) -> ApiError {
+    match e {
         HandoverError::NotAPhysician => {
             ApiError::invalid_field("practitioner_id", "not_a_physician", "only physicians hold this assignment")
         }
@@ -382,32 +426,37 @@ fn handover(c: &mut DbConn, actor: &Actor, id: CaseId, role: TeamRole, input: Ha
         }
         HandoverError::SamePersonInBothSlots => ApiError::conflict(
             "primary_physician_conflict",
-            "The primary and secondary physicians must be different people",
+            "The primary and secondary physicians must be different people at every instant",
         ),
         HandoverError::BeforeCurrentStart { current_starts_at } => ApiError::conflict(
             "primary_physician_conflict",
             "effective_at must be after the start of the current assignment",
         )
         .with("current_starts_at", current_starts_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)),
-    })?;
-    let Some(plan) = plan else {
-        // Already theirs: nothing changes.
-        return open.ok_or_else(|| ApiError::internal("handover plan without an open assignment"));
-    };
-    if let Some(old) = plan.end {
-        care_team::end(c, old, plan.starts_at)?;
     }
-    care_team::insert(c, id, who, role, plan.starts_at, None).map_err(|e| {
-        if care_team::is_slot_taken(&e) {
-            ApiError::conflict("primary_physician_conflict", "Another handover of this case happened at the same time")
-        } else {
-            e.into()
-        }
-    })
+}
+
+fn holds_at(c: &mut DbConn, id: CaseId, who: PractitionerId, role: TeamRole, at: DateTime<Utc>) -> ApiResult<bool> {
+    Ok(care_team::list(c, id, Some(at))?.iter().any(|m| m.role == role && m.practitioner_id == who))
+}
+
+/// An instant for a team change: now by default, never in the past (beyond clock skew), so
+/// that what the team was at any past instant never changes. Truncated to what is stored.
+fn not_backdated(field: &str, value: Option<String>, errors: &mut Vec<FieldError>) -> Option<DateTime<Utc>> {
+    let now = Utc::now();
+    let at = match value {
+        Some(s) => parse_instant(field, &s, errors)?,
+        None => now,
+    };
+    if at < now - SKEW {
+        errors.push(FieldError::new(field, "in_the_past", "team history cannot be rewritten: use a time from now on"));
+        return None;
+    }
+    Some(crate::db::utc(crate::domain::time::to_db(at)))
 }
 
 macro_rules! handover_endpoint {
-    ($fn:ident, $path:literal, $role:expr, $doc:literal) => {
+    ($fn:ident, $path:literal, $role:expr, $action:literal, $doc:literal) => {
         #[doc = $doc]
         #[utoipa::path(
             put, path = $path, tag = "care team",
@@ -423,9 +472,10 @@ macro_rules! handover_endpoint {
             security(("bearer" = []))
         )]
         #[put($path)]
-        pub async fn $fn(actor: Actor, db: web::Data<Db>, id: web::Path<CaseId>, body: Result<Json<HandoverInput>, ApiError>) -> ApiResult<HttpResponse> {
+        pub async fn $fn(actor: Actor, audit: Audit, db: web::Data<Db>, id: web::Path<CaseId>, body: Result<Json<HandoverInput>, ApiError>) -> ApiResult<HttpResponse> {
             let id = id.into_inner();
-            let member = db.write(move |c| handover(c, &actor, id, $role, body?.0)).await?;
+            let who = actor.clone();
+            let member = change_case(&db, &audit, &actor, $action, id, move |c| handover(c, &who, id, $role, body?.0)).await?;
             Ok(HttpResponse::Ok().json(member))
         }
     };
@@ -435,12 +485,14 @@ handover_endpoint!(
     set_primary,
     "/api/v1/cases/{id}/physicians/primary",
     TeamRole::PrimaryPhysician,
+    "care_team.primary",
     "Hands the primary physician assignment over at `effective_at`: the old assignment ends exactly then."
 );
 handover_endpoint!(
     set_secondary,
     "/api/v1/cases/{id}/physicians/secondary",
     TeamRole::SecondaryPhysician,
+    "care_team.secondary",
     "Names the secondary physician at `effective_at` (coordinators, or the current primary)."
 );
 
@@ -469,20 +521,21 @@ pub struct RemoveQuery {
 #[delete("/api/v1/cases/{id}/physicians/secondary")]
 pub async fn remove_secondary(
     actor: Actor,
+    audit: Audit,
     db: web::Data<Db>,
     id: web::Path<CaseId>,
     query: web::Query<RemoveQuery>,
 ) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
-    let mut errors = Vec::new();
-    let at = match query.into_inner().effective_at {
-        Some(s) => parse_instant("effective_at", &s, &mut errors),
-        None => Some(Utc::now()),
-    };
-    let Some(at) = at else { return Err(ApiError::validation(errors)) };
-    db.write(move |c| {
+    let requested = query.into_inner().effective_at;
+    let who = actor.clone();
+    change_case(&db, &audit, &actor, "care_team.secondary_end", id, move |c| {
         cases::lock_team(c, id)?;
-        managed_case(c, &actor, id)?;
+        managed_case(c, &who, id)?;
+        let mut errors = Vec::new();
+        let Some(at) = not_backdated("effective_at", requested, &mut errors) else {
+            return Err(ApiError::validation(errors));
+        };
         let open = care_team::open_assignment(c, id, TeamRole::SecondaryPhysician)?
             .ok_or_else(|| ApiError::conflict("none_assigned", "The case has no secondary physician"))?;
         if at <= open.starts_at || !care_team::end(c, open.id, at)? {
@@ -492,7 +545,7 @@ pub async fn remove_secondary(
                 "must be after the assignment's start",
             ));
         }
-        Ok::<_, ApiError>(())
+        Ok(())
     })
     .await?;
     Ok(HttpResponse::NoContent().finish())

@@ -5,6 +5,8 @@ use chrono::Utc;
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
+use super::access::{change_case, read_case};
+use crate::audit::{Audit, Target};
 use crate::auth::{policy, Actor};
 use crate::db::{care_team, cases, organizations, patients, Db, DbConn, DbError};
 use crate::domain::care_team::TeamRole;
@@ -84,59 +86,88 @@ pub(crate) fn managed_case(c: &mut DbConn, actor: &Actor, id: CaseId) -> ApiResu
 #[post("/api/v1/cases")]
 pub async fn create(
     actor: Actor,
+    audit: Audit,
     db: web::Data<Db>,
     body: Result<Json<CaseInput>, ApiError>,
 ) -> ApiResult<HttpResponse> {
+    let parsed = parse_case_input(body);
+    let patient = parsed.as_ref().ok().map(|p| p.0);
+    let result = match parsed {
+        Err(e) => Err(e),
+        Ok((patient, org, notes)) => open_audited(&db, &audit, &actor, patient, org, notes).await,
+    };
+    let case =
+        audit.after_change(&actor, || Target::collection("case.create", "case").patient(patient), result).await?;
+    Ok(created(format!("/api/v1/cases/{}", case.id), case.version, &case))
+}
+
+async fn open_audited(
+    db: &Db,
+    audit: &Audit,
+    actor: &Actor,
+    patient: PatientId,
+    org: OrganizationId,
+    notes: Option<String>,
+) -> ApiResult<Case> {
+    let (tx_audit, tx_actor) = (audit.clone(), actor.clone());
+    let result: ApiResult<Case> = db
+        .write(move |c| {
+            policy::manage_case(&tx_actor, org)?;
+            let case = open(c, &tx_actor, patient, org, notes.as_deref())?;
+            let target = Target::new("case.create", "case", case.id).patient(Some(patient));
+            crate::db::audit::append(c, &[&tx_audit.entry(&tx_actor, target, 201)])?;
+            Ok(case)
+        })
+        .await;
+    match result {
+        // A racing creation won; name its case (the failed transaction could not look).
+        Err(e) if e.code() == "open_case_exists" => {
+            let existing = db.read(move |c| Ok::<_, ApiError>(cases::open_case_of(c, patient, org)?)).await?;
+            Err(open_case_exists(existing))
+        }
+        other => other,
+    }
+}
+
+type CaseFields = (PatientId, OrganizationId, Option<String>);
+
+fn parse_case_input(body: Result<Json<CaseInput>, ApiError>) -> ApiResult<CaseFields> {
     let input = body?.0;
     let mut errors = Vec::new();
     let patient: Option<PatientId> = parse_id("patient_id", input.patient_id, &mut errors);
     let org: Option<OrganizationId> = parse_id("managing_organization_id", input.managing_organization_id, &mut errors);
     let notes = text::optional_text("notes", input.notes, 2000, &mut errors);
-    let (Some(patient), Some(org)) = (patient, org) else { return Err(ApiError::validation(errors)) };
-    if !errors.is_empty() {
-        return Err(ApiError::validation(errors));
+    match (patient, org) {
+        (Some(patient), Some(org)) if errors.is_empty() => Ok((patient, org, notes)),
+        _ => Err(ApiError::validation(errors)),
     }
-    policy::manage_case(&actor, org)?;
-    let scope = policy::case_scope(&actor);
-    let sub = actor.sub();
-    let result = db
-        .write(move |c| {
-            if !organizations::exists(c, org)? {
-                return Err(ApiError::invalid_field(
-                    "managing_organization_id",
-                    "unknown_reference",
-                    "names no organization",
-                ));
-            }
-            match patients::get_visible(c, patient, &scope) {
-                Err(DbError::NotFound) => {
-                    return Err(ApiError::invalid_field(
-                        "patient_id",
-                        "unknown_reference",
-                        "names no patient visible to you",
-                    ))
-                }
-                other => other?,
-            };
-            if let Some(existing) = cases::open_case_of(c, patient, org)? {
-                return Err(open_case_exists(Some(existing)));
-            }
-            cases::insert(c, patient, org, notes.as_deref(), &sub).map_err(|e| match e {
-                DbError::Unique(_) => open_case_exists(None),
-                e => e.into(),
-            })
-        })
-        .await;
-    let case = match result {
-        Ok(case) => case,
-        // A racing creation won; name its case (the failed transaction could not look).
-        Err(e) if e.code() == "open_case_exists" => {
-            let existing = db.read(move |c| Ok::<_, ApiError>(cases::open_case_of(c, patient, org)?)).await?;
-            return Err(open_case_exists(existing));
+}
+
+/// Opens the case after checking the organization, the patient's visibility and the
+/// one-open-case rule.
+fn open(
+    c: &mut DbConn,
+    actor: &Actor,
+    patient: PatientId,
+    org: OrganizationId,
+    notes: Option<&str>,
+) -> ApiResult<Case> {
+    if !organizations::exists(c, org)? {
+        return Err(ApiError::invalid_field("managing_organization_id", "unknown_reference", "names no organization"));
+    }
+    match patients::get_visible(c, patient, &policy::case_scope(actor)) {
+        Err(DbError::NotFound) => {
+            return Err(ApiError::invalid_field("patient_id", "unknown_reference", "names no patient visible to you"))
         }
-        Err(e) => return Err(e),
+        other => other?,
     };
-    Ok(created(format!("/api/v1/cases/{}", case.id), case.version, &case))
+    if let Some(existing) = cases::open_case_of(c, patient, org)? {
+        return Err(open_case_exists(Some(existing)));
+    }
+    cases::insert(c, patient, org, notes, &actor.sub()).map_err(|e| match e {
+        DbError::Unique(_) => open_case_exists(None),
+        e => e.into(),
+    })
 }
 
 fn open_case_exists(existing: Option<CaseId>) -> ApiError {
@@ -180,12 +211,22 @@ pub struct ListQuery {
     security(("bearer" = []))
 )]
 #[get("/api/v1/cases")]
-pub async fn list(actor: Actor, db: web::Data<Db>, query: web::Query<ListQuery>) -> ApiResult<HttpResponse> {
-    let scope = policy::case_scope(&actor);
+pub async fn list(
+    actor: Actor,
+    audit: Audit,
+    db: web::Data<Db>,
+    query: web::Query<ListQuery>,
+) -> ApiResult<HttpResponse> {
+    let result = search(&actor, &db, query.into_inner()).await;
+    let page = audit.record(&actor, Target::collection("case.list", "case"), result).await?;
+    Ok(HttpResponse::Ok().json(page))
+}
+
+async fn search(actor: &Actor, db: &Db, q: ListQuery) -> ApiResult<Page<Case>> {
+    let scope = policy::case_scope(actor);
     if scope.is_empty() {
         return Err(ApiError::forbidden("Your role does not read cases"));
     }
-    let q = query.into_inner();
     let page = PageRequest::parse(q.limit.as_deref(), q.cursor.as_deref())?;
     let mut errors = Vec::new();
     let filter = cases::Filter {
@@ -198,8 +239,7 @@ pub async fn list(actor: Actor, db: web::Data<Db>, query: web::Query<ListQuery>)
     if !errors.is_empty() {
         return Err(ApiError::validation(errors));
     }
-    let page = db.read(move |c| Ok::<_, ApiError>(cases::list(c, &scope, &filter, &page)?)).await?;
-    Ok(HttpResponse::Ok().json(page))
+    db.read(move |c| Ok::<_, ApiError>(cases::list(c, &scope, &filter, &page)?)).await
 }
 
 /// One case, if visible to the caller.
@@ -213,10 +253,8 @@ pub async fn list(actor: Actor, db: web::Data<Db>, query: web::Query<ListQuery>)
     security(("bearer" = []))
 )]
 #[get("/api/v1/cases/{id}")]
-pub async fn get(actor: Actor, db: web::Data<Db>, id: web::Path<CaseId>) -> ApiResult<HttpResponse> {
-    let scope = policy::case_scope(&actor);
-    let id = id.into_inner();
-    let case = db.read(move |c| Ok::<_, ApiError>(cases::get_visible(c, id, &scope)?)).await?;
+pub async fn get(actor: Actor, audit: Audit, db: web::Data<Db>, id: web::Path<CaseId>) -> ApiResult<HttpResponse> {
+    let case = read_case(&db, &audit, &actor, "case.read", id.into_inner(), |_, case| Ok(case.clone())).await?;
     Ok(ok_versioned(case.version, &case))
 }
 
@@ -238,70 +276,75 @@ pub async fn get(actor: Actor, db: web::Data<Db>, id: web::Path<CaseId>) -> ApiR
 #[patch("/api/v1/cases/{id}")]
 pub async fn update(
     actor: Actor,
+    audit: Audit,
     db: web::Data<Db>,
     id: web::Path<CaseId>,
     if_match: Result<IfMatch, ApiError>,
     body: Result<Json<CasePatch>, ApiError>,
 ) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
-    let case = db
-        .write(move |c| {
-            let current = managed_case(c, &actor, id)?;
-            let (if_match, patch) = (if_match?, body?.0);
-            if_match.check(current.version)?;
-            let mut errors = Vec::new();
-            let notes = match patch.notes {
-                crate::domain::Patch::Absent => return Ok(current),
-                crate::domain::Patch::Null => None,
-                crate::domain::Patch::Value(n) => text::optional_text("notes", Some(n), 2000, &mut errors),
-            };
-            if !errors.is_empty() {
-                return Err(ApiError::validation(errors));
-            }
-            if !cases::update_notes(c, id, current.version, notes.as_deref())? {
-                return Err(ApiError::version_mismatch(cases::get(c, id)?.version));
-            }
-            Ok(cases::get(c, id)?)
-        })
-        .await?;
+    let who = actor.clone();
+    let case = change_case(&db, &audit, &actor, "case.update", id, move |c| {
+        let current = managed_case(c, &who, id)?;
+        let (if_match, patch) = (if_match?, body?.0);
+        if_match.check(current.version)?;
+        let mut errors = Vec::new();
+        let notes = match patch.notes {
+            crate::domain::Patch::Absent => return Ok(current),
+            crate::domain::Patch::Null => None,
+            crate::domain::Patch::Value(n) => text::optional_text("notes", Some(n), 2000, &mut errors),
+        };
+        if !errors.is_empty() {
+            return Err(ApiError::validation(errors));
+        }
+        if !cases::update_notes(c, id, current.version, notes.as_deref())? {
+            return Err(ApiError::version_mismatch(cases::get(c, id)?.version));
+        }
+        Ok(cases::get(c, id)?)
+    })
+    .await?;
     Ok(ok_versioned(case.version, &case))
 }
 
 /// Runs one transition as a compare-and-set on the current status.
 async fn run(
     db: &Db,
+    audit: &Audit,
     actor: Actor,
     id: CaseId,
     event: CaseEvent,
     reason: Option<CloseReason>,
 ) -> ApiResult<HttpResponse> {
-    let case = db
-        .write(move |c| {
-            let current = managed_case(c, &actor, id)?;
-            let to = transition(current.status, event).map_err(|e| invalid_transition(e.from, event))?;
-            if event == CaseEvent::Activate {
-                let now = Utc::now();
-                let has_primary =
-                    care_team::list(c, id, Some(now))?.iter().any(|m| m.role == TeamRole::PrimaryPhysician);
-                if !has_primary {
-                    return Err(ApiError::conflict(
-                        "primary_physician_required",
-                        "A case becomes active only with a current primary physician: assign one first",
-                    ));
-                }
+    let who = actor.clone();
+    let case = change_case(db, audit, &actor, event.action(), id, move |c| {
+        let current = managed_case(c, &who, id)?;
+        let to = transition(current.status, event).map_err(|e| invalid_transition(e.from, event))?;
+        if event == CaseEvent::Activate {
+            let now = Utc::now();
+            let has_primary = care_team::list(c, id, Some(now))?.iter().any(|m| m.role == TeamRole::PrimaryPhysician);
+            if !has_primary {
+                return Err(ApiError::conflict(
+                    "primary_physician_required",
+                    "A case becomes active only with a current primary physician: assign one first",
+                ));
             }
-            let today = today_jst(Utc::now());
-            let effects = cases::TransitionEffects {
-                started_on: (event == CaseEvent::Activate && current.started_on.is_none()).then_some(today),
-                ended_on: matches!(to, CaseStatus::Closed | CaseStatus::Cancelled).then_some(today),
-                close_reason: reason,
-            };
-            if !cases::transition(c, id, current.status, to, &effects, &actor.sub())? {
-                return Err(invalid_transition(cases::get(c, id)?.status, event));
-            }
-            Ok(cases::get(c, id)?)
-        })
-        .await?;
+        }
+        if matches!(to, CaseStatus::Closed | CaseStatus::Cancelled) {
+            // The team's work ends with the case: nobody keeps reading it as a member.
+            care_team::end_all(c, id, Utc::now())?;
+        }
+        let today = today_jst(Utc::now());
+        let effects = cases::TransitionEffects {
+            started_on: (event == CaseEvent::Activate && current.started_on.is_none()).then_some(today),
+            ended_on: matches!(to, CaseStatus::Closed | CaseStatus::Cancelled).then_some(today),
+            close_reason: reason,
+        };
+        if !cases::transition(c, id, current.status, to, &effects, &who.sub())? {
+            return Err(invalid_transition(cases::get(c, id)?.status, event));
+        }
+        Ok(cases::get(c, id)?)
+    })
+    .await?;
     Ok(ok_versioned(case.version, &case))
 }
 
@@ -326,8 +369,8 @@ macro_rules! transition_endpoint {
                     security(("bearer" = []))
                 )]
         #[post($path)]
-        pub async fn $fn(actor: Actor, db: web::Data<Db>, id: web::Path<CaseId>) -> ApiResult<HttpResponse> {
-            run(&db, actor, id.into_inner(), $event, None).await
+        pub async fn $fn(actor: Actor, audit: Audit, db: web::Data<Db>, id: web::Path<CaseId>) -> ApiResult<HttpResponse> {
+            run(&db, &audit, actor, id.into_inner(), $event, None).await
         }
     };
 }
@@ -374,20 +417,29 @@ transition_endpoint!(
 #[post("/api/v1/cases/{id}/close")]
 pub async fn close(
     actor: Actor,
+    audit: Audit,
     db: web::Data<Db>,
     id: web::Path<CaseId>,
-    body: Json<CloseInput>,
+    body: Result<Json<CloseInput>, ApiError>,
 ) -> ApiResult<HttpResponse> {
+    let id = id.into_inner();
+    let reason = match close_reason(body) {
+        Ok(reason) => reason,
+        Err(e) => return audit.record(&actor, Target::new("case.close", "case", id), Err(e)).await,
+    };
+    run(&db, &audit, actor, id, CaseEvent::Close, Some(reason)).await
+}
+
+fn close_reason(body: Result<Json<CloseInput>, ApiError>) -> ApiResult<CloseReason> {
     let mut errors = Vec::new();
-    let reason = match body.0.reason {
+    let reason = match body?.0.reason {
         None => {
             errors.push(FieldError::new("reason", "required", "is required"));
             None
         }
         Some(r) => parse_enum::<CloseReason>("reason", &r, &mut errors),
     };
-    let Some(reason) = reason else { return Err(ApiError::validation(errors)) };
-    run(&db, actor, id.into_inner(), CaseEvent::Close, Some(reason)).await
+    reason.ok_or_else(|| ApiError::validation(errors))
 }
 
 /// Every status the case has had, oldest first.
@@ -401,14 +453,8 @@ pub async fn close(
     security(("bearer" = []))
 )]
 #[get("/api/v1/cases/{id}/history")]
-pub async fn history(actor: Actor, db: web::Data<Db>, id: web::Path<CaseId>) -> ApiResult<HttpResponse> {
-    let scope = policy::case_scope(&actor);
+pub async fn history(actor: Actor, audit: Audit, db: web::Data<Db>, id: web::Path<CaseId>) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
-    let items = db
-        .read(move |c| {
-            cases::get_visible(c, id, &scope)?;
-            Ok::<_, ApiError>(cases::history(c, id)?)
-        })
-        .await?;
+    let items = read_case(&db, &audit, &actor, "case.history", id, move |c, _| Ok(cases::history(c, id)?)).await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "items": items })))
 }

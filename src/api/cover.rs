@@ -10,9 +10,11 @@ use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use super::access::read_case;
 use super::care_team::PractitionerSummary;
-use crate::auth::{policy, Actor};
-use crate::db::{care_team, cases, organizations, patients, practitioners, schedule, Db, DbConn};
+use crate::audit::Audit;
+use crate::auth::Actor;
+use crate::db::{care_team, organizations, patients, practitioners, schedule, Db, DbConn};
 use crate::domain::case::Case;
 use crate::domain::cover::{Facts, Step, Via};
 use crate::domain::ids::{CaseId, OrganizationId, PractitionerId};
@@ -100,6 +102,7 @@ pub struct CoverQuery {
 #[get("/api/v1/cases/{id}/cover")]
 pub async fn cover(
     actor: Actor,
+    audit: Audit,
     db: web::Data<Db>,
     id: web::Path<CaseId>,
     query: web::Query<CoverQuery>,
@@ -110,23 +113,19 @@ pub async fn cover(
         None => Some(Utc::now()),
     };
     let Some(at) = at else { return Err(ApiError::validation(errors)) };
-    let scope = policy::case_scope(&actor);
-    let id = id.into_inner();
-    let view = db
-        .read(move |c| {
-            let case = cases::get_visible(c, id, &scope)?;
-            let (facts, contacts) = load(c, &case, at, at + Duration::microseconds(1))?;
-            let r = facts.resolve(at);
-            Ok::<_, ApiError>(CoverView {
-                case_id: id,
-                at,
-                resolved: r.practitioner_id.is_some(),
-                practitioner: r.practitioner_id.and_then(|p| contacts.get(&p).cloned()),
-                via: r.via,
-                chain: r.chain,
-            })
+    let view = read_case(&db, &audit, &actor, "case.cover", id.into_inner(), move |c, case| {
+        let (facts, contacts) = load(c, case, at, at + Duration::microseconds(1))?;
+        let r = facts.resolve(at);
+        Ok(CoverView {
+            case_id: case.id,
+            at,
+            resolved: r.practitioner_id.is_some(),
+            practitioner: r.practitioner_id.and_then(|p| contacts.get(&p).cloned()),
+            via: r.via,
+            chain: r.chain,
         })
-        .await?;
+    })
+    .await?;
     Ok(HttpResponse::Ok().json(view))
 }
 
@@ -191,6 +190,7 @@ const MAX_NOTICE_DAYS: i64 = 62;
 pub async fn notice(
     req: HttpRequest,
     actor: Actor,
+    audit: Audit,
     db: web::Data<Db>,
     id: web::Path<CaseId>,
     query: web::Query<NoticeQuery>,
@@ -214,42 +214,40 @@ pub async fn notice(
     if !errors.is_empty() {
         return Err(ApiError::validation(errors));
     }
-    let scope = policy::case_scope(&actor);
     let id = id.into_inner();
-    let view = db
-        .read(move |c| {
-            let case = cases::get_visible(c, id, &scope)?;
-            let patient = patients::get(c, case.patient_id)?;
-            let (start, end) = (start_of_day_jst(from), start_of_day_jst(to + Duration::days(1)));
-            let (facts, contacts) = load(c, &case, start, end)?;
-            let first = facts.resolve(start.max(Utc::now().min(end)));
-            let primary = first
-                .chain
-                .iter()
-                .find(|s| s.role == Via::Primary)
-                .and_then(|s| s.practitioner_id)
-                .and_then(|p| contacts.get(&p).cloned());
-            let days = facts
-                .notice(from, to)
-                .into_iter()
-                .map(|d| NoticeDay {
-                    date: d.date,
-                    weekday: weekday_ja(d.date).to_owned(),
-                    pieces: d
-                        .pieces
-                        .into_iter()
-                        .map(|p| NoticePiece {
-                            from: p.from,
-                            to: p.to,
-                            via: p.via,
-                            practitioner: p.practitioner_id.and_then(|x| contacts.get(&x).cloned()),
-                        })
-                        .collect(),
-                })
-                .collect();
-            Ok::<_, ApiError>(NoticeView { case_id: id, patient_name: patient.name, from, to, primary, days })
-        })
-        .await?;
+    let view = read_case(&db, &audit, &actor, "case.coverage_notice", id, move |c, case| {
+        let patient = patients::get(c, case.patient_id)?;
+        let (start, end) = (start_of_day_jst(from), start_of_day_jst(to + Duration::days(1)));
+        let (facts, contacts) = load(c, case, start, end)?;
+        let now = Utc::now();
+        let first = facts.resolve(if now < end { start.max(now) } else { start });
+        let primary = first
+            .chain
+            .iter()
+            .find(|s| s.role == Via::Primary)
+            .and_then(|s| s.practitioner_id)
+            .and_then(|p| contacts.get(&p).cloned());
+        let days = facts
+            .notice(from, to)
+            .into_iter()
+            .map(|d| NoticeDay {
+                date: d.date,
+                weekday: weekday_ja(d.date).to_owned(),
+                pieces: d
+                    .pieces
+                    .into_iter()
+                    .map(|p| NoticePiece {
+                        from: p.from,
+                        to: p.to,
+                        via: p.via,
+                        practitioner: p.practitioner_id.and_then(|x| contacts.get(&x).cloned()),
+                    })
+                    .collect(),
+            })
+            .collect();
+        Ok(NoticeView { case_id: id, patient_name: patient.name, from, to, primary, days })
+    })
+    .await?;
     let wants_html =
         req.headers().get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("text/html"));
     if wants_html {

@@ -1,5 +1,7 @@
 //! The HTTP face of Renkei: thin handlers, one file per area, every one in the OpenAPI document.
 
+pub mod access;
+pub mod audit;
 pub mod care_team;
 pub mod cases;
 pub mod cover;
@@ -34,9 +36,11 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(practitioners::update)
         .service(schedule::add_absence)
         .service(schedule::list_absences)
+        .service(schedule::get_absence)
         .service(schedule::remove_absence)
         .service(schedule::add_shift)
         .service(schedule::list_shifts)
+        .service(schedule::get_shift)
         .service(schedule::remove_shift)
         .service(patients::create)
         .service(patients::list)
@@ -54,12 +58,16 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(cases::history)
         .service(care_team::team)
         .service(care_team::add)
+        .service(care_team::get_member)
         .service(care_team::end)
         .service(care_team::set_primary)
         .service(care_team::set_secondary)
         .service(care_team::remove_secondary)
         .service(cover::cover)
-        .service(cover::notice);
+        .service(cover::notice)
+        .service(audit::verify)
+        .service(audit::list)
+        .service(audit::access_log);
 }
 
 /// Anything no route matches.
@@ -80,14 +88,15 @@ pub async fn unmatched() -> Result<actix_web::HttpResponse, ApiError> {
         health::healthz, health::readyz, health::metrics, docs::openapi, docs::page,
         organizations::create, organizations::list, organizations::get, organizations::update,
         practitioners::create, practitioners::list, practitioners::get, practitioners::update,
-        schedule::add_absence, schedule::list_absences, schedule::remove_absence,
-        schedule::add_shift, schedule::list_shifts, schedule::remove_shift,
+        schedule::add_absence, schedule::list_absences, schedule::get_absence, schedule::remove_absence,
+        schedule::add_shift, schedule::list_shifts, schedule::get_shift, schedule::remove_shift,
         patients::create, patients::list, patients::get, patients::update,
         cases::create, cases::list, cases::get, cases::update, cases::activate, cases::hold, cases::resume,
         cases::close, cases::cancel, cases::history,
-        care_team::team, care_team::add, care_team::end, care_team::set_primary, care_team::set_secondary,
+        care_team::team, care_team::add, care_team::get_member, care_team::end, care_team::set_primary, care_team::set_secondary,
         care_team::remove_secondary,
         cover::cover, cover::notice,
+        audit::list, audit::verify, audit::access_log,
     ),
     components(schemas(Problem, FieldError)),
     modifiers(&BearerAuth),
@@ -99,6 +108,7 @@ pub async fn unmatched() -> Result<actix_web::HttpResponse, ApiError> {
         (name = "cases", description = "Cases of home care and their state machine (DOMAIN.md §1)"),
         (name = "care team", description = "Care teams and the primary/secondary physician handover (DOMAIN.md §2–3)"),
         (name = "cover", description = "Who covers the patient now, and the written coverage notice"),
+        (name = "audit", description = "The hash-chained access log (DOMAIN.md §7)"),
     )
 )]
 pub struct ApiDoc;

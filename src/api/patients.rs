@@ -4,7 +4,9 @@ use actix_web::{get, patch, post, web, HttpResponse};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
+use super::access::change_patient;
 use super::organizations::search_query;
+use crate::audit::{Audit, Target};
 use crate::auth::{policy, Actor};
 use crate::db::{patients, Db};
 use crate::domain::ids::PatientId;
@@ -32,13 +34,19 @@ use crate::http::{created, ok_versioned};
 #[post("/api/v1/patients")]
 pub async fn create(
     actor: Actor,
+    audit: Audit,
     db: web::Data<Db>,
     body: Result<Json<PatientInput>, ApiError>,
 ) -> ApiResult<HttpResponse> {
-    policy::register_patient(&actor)?;
-    let fields = PatientFields::parse(body?.0, today_jst(chrono::Utc::now())).map_err(ApiError::validation)?;
-    let org = actor.org;
-    let patient = db.write(move |c| Ok::<_, ApiError>(patients::insert(c, &fields, org)?)).await?;
+    let (org, checked) = (actor.org, policy::register_patient(&actor));
+    let patient = change_patient(&db, &audit, &actor, "patient.create", None, move |c| {
+        checked?;
+        let fields = PatientFields::parse(body?.0, today_jst(chrono::Utc::now())).map_err(ApiError::validation)?;
+        let patient = patients::insert(c, &fields, org)?;
+        let id = patient.id;
+        Ok((patient, id))
+    })
+    .await?;
     Ok(created(format!("/api/v1/patients/{}", patient.id), patient.version, &patient))
 }
 
@@ -72,12 +80,22 @@ pub struct ListQuery {
     security(("bearer" = []))
 )]
 #[get("/api/v1/patients")]
-pub async fn list(actor: Actor, db: web::Data<Db>, query: web::Query<ListQuery>) -> ApiResult<HttpResponse> {
-    let scope = policy::case_scope(&actor);
+pub async fn list(
+    actor: Actor,
+    audit: Audit,
+    db: web::Data<Db>,
+    query: web::Query<ListQuery>,
+) -> ApiResult<HttpResponse> {
+    let result = search(&actor, &db, query.into_inner()).await;
+    let page = audit.record(&actor, Target::collection("patient.list", "patient"), result).await?;
+    Ok(HttpResponse::Ok().json(page))
+}
+
+async fn search(actor: &Actor, db: &Db, q: ListQuery) -> ApiResult<Page<Patient>> {
+    let scope = policy::case_scope(actor);
     if scope.is_empty() {
         return Err(ApiError::forbidden("Your role does not read patient data"));
     }
-    let q = query.into_inner();
     let page = PageRequest::parse(q.limit.as_deref(), q.cursor.as_deref())?;
     let mut errors = Vec::new();
     let filter = patients::Filter {
@@ -87,8 +105,7 @@ pub async fn list(actor: Actor, db: web::Data<Db>, query: web::Query<ListQuery>)
     if !errors.is_empty() {
         return Err(ApiError::validation(errors));
     }
-    let page = db.read(move |c| Ok::<_, ApiError>(patients::list(c, &scope, &filter, &page)?)).await?;
-    Ok(HttpResponse::Ok().json(page))
+    db.read(move |c| Ok::<_, ApiError>(patients::list(c, &scope, &filter, &page)?)).await
 }
 
 /// One patient, if visible to the caller.
@@ -103,10 +120,15 @@ pub async fn list(actor: Actor, db: web::Data<Db>, query: web::Query<ListQuery>)
     security(("bearer" = []))
 )]
 #[get("/api/v1/patients/{id}")]
-pub async fn get(actor: Actor, db: web::Data<Db>, id: web::Path<PatientId>) -> ApiResult<HttpResponse> {
-    let scope = policy::case_scope(&actor);
+pub async fn get(actor: Actor, audit: Audit, db: web::Data<Db>, id: web::Path<PatientId>) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
-    let patient = db.read(move |c| Ok::<_, ApiError>(patients::get_visible(c, id, &scope)?)).await?;
+    let scope = audit.break_glass().and_then(|bg| policy::case_read_scope(&actor, bg.as_deref()));
+    let result = match scope {
+        Ok(scope) => db.read(move |c| Ok::<_, ApiError>(patients::get_visible(c, id, &scope)?)).await,
+        Err(e) => Err(e),
+    };
+    let target = Target::new("patient.read", "patient", id).patient(Some(id));
+    let patient = audit.record(&actor, target, result).await?;
     Ok(ok_versioned(patient.version, &patient))
 }
 
@@ -128,29 +150,30 @@ pub async fn get(actor: Actor, db: web::Data<Db>, id: web::Path<PatientId>) -> A
 #[patch("/api/v1/patients/{id}")]
 pub async fn update(
     actor: Actor,
+    audit: Audit,
     db: web::Data<Db>,
     id: web::Path<PatientId>,
     if_match: Result<IfMatch, ApiError>,
     body: Result<Json<PatientPatch>, ApiError>,
 ) -> ApiResult<HttpResponse> {
     let scope = policy::case_scope(&actor);
+    let allowed = policy::register_patient(&actor);
     let id = id.into_inner();
     let today = today_jst(chrono::Utc::now());
-    let patient = db
-        .write(move |c| {
-            let current = patients::get_visible(c, id, &scope)?;
-            policy::register_patient(&actor)?;
-            let (if_match, patch) = (if_match?, body?.0);
-            if_match.check(current.version)?;
-            let next = current.fields().patched(patch, today).map_err(ApiError::validation)?;
-            if next == current.fields() {
-                return Ok(current);
-            }
-            if !patients::update(c, id, current.version, &next)? {
-                return Err(ApiError::version_mismatch(patients::get(c, id)?.version));
-            }
-            Ok(patients::get(c, id)?)
-        })
-        .await?;
+    let patient = change_patient(&db, &audit, &actor, "patient.update", Some(id), move |c| {
+        let current = patients::get_visible(c, id, &scope)?;
+        allowed?;
+        let (if_match, patch) = (if_match?, body?.0);
+        if_match.check(current.version)?;
+        let next = current.fields().patched(patch, today).map_err(ApiError::validation)?;
+        if next == current.fields() {
+            return Ok((current, id));
+        }
+        if !patients::update(c, id, current.version, &next)? {
+            return Err(ApiError::version_mismatch(patients::get(c, id)?.version));
+        }
+        Ok((patients::get(c, id)?, id))
+    })
+    .await?;
     Ok(ok_versioned(patient.version, &patient))
 }

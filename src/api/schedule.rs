@@ -107,6 +107,28 @@ pub async fn list_absences(
     Ok(HttpResponse::Ok().json(page))
 }
 
+/// One absence.
+#[utoipa::path(
+    get, path = "/api/v1/practitioners/{id}/absences/{absence_id}", tag = "schedule",
+    params(("id" = String, Path, format = Uuid), ("absence_id" = String, Path, format = Uuid)),
+    responses(
+        (status = 200, description = "The absence", body = Absence),
+        (status = 404, description = "No such absence", body = Problem),
+    ),
+    security(("bearer" = []))
+)]
+#[get("/api/v1/practitioners/{id}/absences/{absence_id}")]
+pub async fn get_absence(
+    actor: Actor,
+    db: web::Data<Db>,
+    path: web::Path<(PractitionerId, AbsenceId)>,
+) -> ApiResult<HttpResponse> {
+    policy::read_directory(&actor)?;
+    let (id, absence_id) = path.into_inner();
+    let absence = db.read(move |c| Ok::<_, ApiError>(schedule::get_absence(c, id, absence_id)?)).await?;
+    Ok(HttpResponse::Ok().json(absence))
+}
+
 /// Withdraws an absence.
 #[utoipa::path(
     delete, path = "/api/v1/practitioners/{id}/absences/{absence_id}", tag = "schedule",
@@ -222,6 +244,28 @@ pub async fn list_shifts(
         })
         .await?;
     Ok(HttpResponse::Ok().json(page))
+}
+
+/// One on-call shift.
+#[utoipa::path(
+    get, path = "/api/v1/organizations/{id}/on-call-shifts/{shift_id}", tag = "schedule",
+    params(("id" = String, Path, format = Uuid), ("shift_id" = String, Path, format = Uuid)),
+    responses(
+        (status = 200, description = "The shift", body = Shift),
+        (status = 404, description = "No such shift", body = Problem),
+    ),
+    security(("bearer" = []))
+)]
+#[get("/api/v1/organizations/{id}/on-call-shifts/{shift_id}")]
+pub async fn get_shift(
+    actor: Actor,
+    db: web::Data<Db>,
+    path: web::Path<(OrganizationId, ShiftId)>,
+) -> ApiResult<HttpResponse> {
+    policy::read_directory(&actor)?;
+    let (id, shift_id) = path.into_inner();
+    let shift = db.read(move |c| Ok::<_, ApiError>(schedule::get_shift(c, id, shift_id)?)).await?;
+    Ok(HttpResponse::Ok().json(shift))
 }
 
 /// Withdraws an on-call shift.

@@ -33,11 +33,13 @@ pub struct CaseScope {
     pub managing_org: Option<OrganizationId>,
     /// Every case whose care team has this practitioner as a current member.
     pub member: Option<PractitionerId>,
+    /// Break-glass: one case read outside the caller's teams, in an emergency (audited).
+    pub any: bool,
 }
 
 impl CaseScope {
     pub fn is_empty(&self) -> bool {
-        self.managing_org.is_none() && self.member.is_none()
+        self.managing_org.is_none() && self.member.is_none() && !self.any
     }
 }
 
@@ -48,7 +50,20 @@ pub fn case_scope(actor: &Actor) -> CaseScope {
         Subject::Practitioner(id) if actor.has_any(&CLINICAL) => Some(id),
         _ => None,
     };
-    CaseScope { managing_org, member }
+    CaseScope { managing_org, member, any: false }
+}
+
+/// The scope of a single-case read: with a break-glass reason, a physician may read any case
+/// (read-only; the access is audited as `break_glass` and listed for review).
+pub fn case_read_scope(actor: &Actor, break_glass: Option<&str>) -> Result<CaseScope, ApiError> {
+    let mut scope = case_scope(actor);
+    if break_glass.is_some() {
+        if !actor.has(Role::Physician) || !matches!(actor.subject, Subject::Practitioner(_)) {
+            return Err(ApiError::forbidden("Only physicians may read a case under break-glass"));
+        }
+        scope.any = true;
+    }
+    Ok(scope)
 }
 
 /// Coordinators and admins of the managing organization run its cases and teams.

@@ -2,6 +2,7 @@
 //! only two ways handlers touch it — [`Db::read`] and [`Db::write`] — both off the async
 //! workers, one pooled connection per request.
 
+pub mod audit;
 pub mod care_team;
 pub mod cases;
 pub mod organizations;
@@ -39,6 +40,9 @@ pub enum DbError {
     Unique(String),
     #[error("foreign key violation")]
     ForeignKey,
+    /// A rule enforced by a trigger (message prefixed `rule:`) refused the write.
+    #[error("rule: {0}")]
+    Rule(String),
     /// Retryable: the SQLite lock or the pool was not available in time.
     #[error("busy: {0}")]
     Busy(&'static str),
@@ -56,6 +60,9 @@ impl From<DieselError> for DbError {
             DieselError::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, _) => DbError::ForeignKey,
             DieselError::DatabaseError(DatabaseErrorKind::SerializationFailure, _) => {
                 DbError::Busy("serialization failure")
+            }
+            DieselError::DatabaseError(_, info) if info.message().contains("rule:") => {
+                DbError::Rule(info.message().to_owned())
             }
             DieselError::DatabaseError(_, info)
                 if info.message().contains("database is locked")
@@ -285,6 +292,16 @@ impl Db {
             write_transaction(&mut conn, f)
         })
         .await
+    }
+
+    /// [`Db::write`] for threads that are not async workers (the audit writer).
+    pub fn write_blocking<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        E: From<DbError>,
+        F: FnOnce(&mut DbConn) -> Result<T, E>,
+    {
+        let mut conn = checkout(&self.write)?;
+        write_transaction(&mut conn, f)
     }
 
     /// Pool gauges for `/metrics`: (pool name, open connections, idle connections, max size).

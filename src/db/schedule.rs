@@ -144,6 +144,18 @@ pub fn insert_shift(conn: &mut DbConn, org: OrganizationId, new: &NewShift) -> D
     shift(s::on_call_shifts.find(new_id.to_string()).select(SHIFT_COLUMNS).first(conn)?)
 }
 
+/// A live shift of an organization.
+pub fn get_shift(conn: &mut DbConn, org: OrganizationId, shift_id: ShiftId) -> DbResult<Shift> {
+    shift(
+        s::on_call_shifts
+            .filter(s::id.eq(shift_id.to_string()))
+            .filter(s::organization_id.eq(org.to_string()))
+            .filter(s::cancelled_at.is_null())
+            .select(SHIFT_COLUMNS)
+            .first(conn)?,
+    )
+}
+
 /// Withdraws a shift; `Ok(false)` if it was already withdrawn or is not the organization's.
 pub fn cancel_shift(conn: &mut DbConn, org: OrganizationId, shift_id: ShiftId) -> DbResult<bool> {
     let changed = diesel::update(

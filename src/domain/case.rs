@@ -53,6 +53,17 @@ pub enum CaseEvent {
 }
 
 impl CaseEvent {
+    /// The audit action of the transition.
+    pub fn action(self) -> &'static str {
+        match self {
+            CaseEvent::Activate => "case.activate",
+            CaseEvent::Hold => "case.hold",
+            CaseEvent::Resume => "case.resume",
+            CaseEvent::Close => "case.close",
+            CaseEvent::Cancel => "case.cancel",
+        }
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             CaseEvent::Activate => "activate",

@@ -1,6 +1,7 @@
 //! The rules of the domain as plain types and functions: no diesel, no actix.
 //! Each file is named after the thing it governs (DOMAIN.md's words).
 
+pub mod audit;
 pub mod care_team;
 pub mod case;
 pub mod codes;

@@ -176,3 +176,120 @@ fn team_changes_are_refused_with_reasons() {
         .assert_problem(409, "invalid_transition");
     app.handover(&w.coordinator, &w.case, "primary", &w.doctors[0], None).assert_problem(409, "invalid_transition");
 }
+
+#[test]
+fn the_same_physician_never_holds_both_slots_even_through_scheduled_changes() {
+    let app = spawn_app();
+    let w = app.world();
+    // A: the secondary leaves in an hour; making them primary before that would overlap.
+    app.handover(&w.coordinator, &w.case, "secondary", &w.doctors[1], None).assert(200);
+    let path = format!("/api/v1/cases/{}/physicians/secondary?effective_at={}", w.case, in_hours(1));
+    app.request("DELETE", &path, Some(&w.coordinator), &[], None).assert(204);
+    app.handover(&w.coordinator, &w.case, "primary", &w.doctors[1], None)
+        .assert_problem(409, "primary_physician_conflict");
+    app.handover(&w.coordinator, &w.case, "primary", &w.doctors[1], Some(&in_hours(1))).assert(200);
+    // B: the primary hands over tomorrow; they cannot be secondary before that.
+    let w = app.world_for_new_patient(&w);
+    app.handover(&w.coordinator, &w.case, "primary", &w.doctors[0], None).assert(200);
+    app.handover(&w.coordinator, &w.case, "primary", &w.doctors[1], Some(&in_hours(24))).assert(200);
+    app.handover(&w.coordinator, &w.case, "secondary", &w.doctors[0], None)
+        .assert_problem(409, "primary_physician_conflict");
+}
+
+#[test]
+fn the_database_refuses_what_the_rules_forbid_even_around_the_api() {
+    let app = spawn_app();
+    let w = app.world();
+    let now = chrono::Utc::now().format("%Y-%m-%d %H:%M:%S").to_string();
+    let insert = |who: &str, role: &str| {
+        app.db.raw(&format!(
+            "INSERT INTO care_team_members (id, case_id, practitioner_id, role, starts_at, created_at) \
+             VALUES ('{}', '{}', '{who}', '{role}', '{now}', '{now}')",
+            uuid::Uuid::now_v7(),
+            w.case
+        ))
+    };
+    let err = insert(&w.nurse, "primary_physician").unwrap_err();
+    assert!(err.contains("rule: physician slots take active physicians only"), "{err}");
+    insert(&w.doctors[0], "primary_physician").unwrap();
+    assert!(insert(&w.doctors[1], "primary_physician").is_err(), "a second open primary");
+    let err = insert(&w.doctors[0], "secondary_physician").unwrap_err();
+    assert!(err.contains("different people"), "{err}");
+    insert(&w.nurse, "visiting_nurse").unwrap();
+}
+
+#[test]
+fn team_changes_cannot_be_backdated() {
+    let app = spawn_app();
+    let w = app.world();
+    let member = app.post(
+        &format!("/api/v1/cases/{}/care-team", w.case),
+        &w.coordinator,
+        &json!({"practitioner_id": w.nurse, "role": "visiting_nurse"}),
+    );
+    let past = (Utc::now() - Duration::hours(3)).to_rfc3339();
+    let r = app.post(
+        &format!("/api/v1/cases/{}/care-team/{}/end", w.case, member.id()),
+        &w.coordinator,
+        &json!({"ends_at": past}),
+    );
+    assert_eq!(r.field_errors(), [("ends_at".to_owned(), "in_the_past".to_owned())]);
+    app.handover(&w.coordinator, &w.case, "secondary", &w.doctors[1], None).assert(200);
+    let path = format!("/api/v1/cases/{}/physicians/secondary?effective_at={}", w.case, url(&past));
+    let r = app.request("DELETE", &path, Some(&w.coordinator), &[], None);
+    r.assert_problem(400, "validation_failed");
+}
+
+fn url(s: &str) -> String {
+    crate::organizations::url_encode(s)
+}
+
+#[test]
+fn a_primary_names_a_secondary_only_for_their_own_time() {
+    let app = spawn_app();
+    let w = app.world();
+    app.handover(&w.coordinator, &w.case, "primary", &w.doctors[0], None).assert(200);
+    app.handover(&w.coordinator, &w.case, "primary", &w.doctors[1], Some(&in_hours(24))).assert(200);
+    let leaving = app.as_practitioner(&w.doctors[0], &w.clinic, &["physician"]);
+    app.handover(&leaving, &w.case, "secondary", &w.doctors[2], Some(&in_hours(30))).assert_problem(403, "forbidden");
+    app.handover(&leaving, &w.case, "secondary", &w.doctors[2], Some(&in_hours(2))).assert(200);
+}
+
+#[test]
+fn closing_a_case_ends_its_team() {
+    let app = spawn_app();
+    let w = app.world();
+    app.handover(&w.coordinator, &w.case, "primary", &w.doctors[0], None).assert(200);
+    app.post(
+        &format!("/api/v1/cases/{}/care-team", w.case),
+        &w.coordinator,
+        &json!({"practitioner_id": w.nurse, "role": "visiting_nurse"}),
+    )
+    .assert(201);
+    app.post(&format!("/api/v1/cases/{}/activate", w.case), &w.coordinator, &json!({})).assert(200);
+    let nurse = app.as_practitioner(&w.nurse, &w.clinic, &["nurse"]);
+    app.get(&format!("/api/v1/cases/{}", w.case), &nurse).assert(200);
+    app.post(&format!("/api/v1/cases/{}/close", w.case), &w.coordinator, &json!({"reason": "recovered"})).assert(200);
+    app.get(&format!("/api/v1/cases/{}", w.case), &nurse).assert_problem(404, "not_found");
+    let history = app.get(&format!("/api/v1/cases/{}/care-team?history=true", w.case), &w.coordinator);
+    assert!(history.body["items"].as_array().unwrap().iter().all(|m| m["ends_at"].is_string()), "{}", history.text);
+    assert_eq!(app.get(&format!("/api/v1/cases/{}/care-team", w.case), &w.coordinator).body["items"], json!([]));
+}
+
+#[test]
+fn a_membership_can_be_read_where_its_location_points() {
+    let app = spawn_app();
+    let w = app.world();
+    let r = app.post(
+        &format!("/api/v1/cases/{}/care-team", w.case),
+        &w.coordinator,
+        &json!({"practitioner_id": w.nurse, "role": "visiting_nurse"}),
+    );
+    let location = r.header("location").unwrap().to_owned();
+    let got = app.get(&location, &w.coordinator);
+    got.assert(200);
+    assert_eq!(got.body["practitioner"]["name"], "高橋 看子");
+    app.get(&location, &app.coordinator_of(&app.clinic("別"))).assert_problem(404, "not_found");
+    app.get(&format!("/api/v1/cases/{}/care-team/{}", w.case, uuid::Uuid::now_v7()), &w.coordinator)
+        .assert_problem(404, "not_found");
+}

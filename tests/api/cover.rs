@@ -6,9 +6,15 @@ use serde_json::{json, Value};
 
 use crate::helpers::{spawn_app, TestApp, World};
 
-/// Tomorrow 00:00 UTC plus `h` hours (minutes with a fraction).
+/// The day all scenarios happen on: two days ahead, so that its Japan day (which starts at 15:00
+/// UTC the day before) lies wholly after the assignments made "now", whatever the time of day.
+fn scenario_day() -> chrono::NaiveDate {
+    Utc::now().date_naive() + Duration::days(2)
+}
+
+/// The scenario day's 00:00 UTC plus `h` hours (minutes with a fraction).
 fn tomorrow(h: f64) -> String {
-    let base = Utc::now().date_naive().succ_opt().unwrap().and_hms_opt(0, 0, 0).unwrap().and_utc();
+    let base = scenario_day().and_hms_opt(0, 0, 0).unwrap().and_utc();
     (base + Duration::minutes((h * 60.0) as i64)).to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
@@ -128,7 +134,7 @@ fn a_deactivated_primary_is_skipped_as_inactive() {
 fn the_coverage_notice_lists_each_japan_day_with_who_to_call() {
     let app = spawn_app();
     let w = scenario(&app);
-    let day = Utc::now().date_naive().succ_opt().unwrap();
+    let day = scenario_day();
     let path = format!("/api/v1/cases/{}/coverage-notice?from={day}&to={}", w.case, day.succ_opt().unwrap());
     let r = app.get(&path, &w.coordinator);
     r.assert(200);

@@ -390,3 +390,39 @@ impl TestApp {
         World { base, clinic, coordinator, doctors, nurse, patient, case }
     }
 }
+
+impl TestDb {
+    /// Runs SQL directly against the database, around the application (an operator or an
+    /// attacker with database access).
+    pub fn raw(&self, sql: &str) -> Result<usize, String> {
+        use diesel::connection::SimpleConnection;
+        match self {
+            TestDb::Sqlite { path, .. } => {
+                let mut c = diesel::SqliteConnection::establish(&path.to_string_lossy()).map_err(|e| e.to_string())?;
+                c.batch_execute("PRAGMA busy_timeout = 5000").map_err(|e| e.to_string())?;
+                diesel::sql_query(sql).execute(&mut c).map_err(|e| e.to_string())
+            }
+            TestDb::Postgres { url, .. } => {
+                let mut c = diesel::PgConnection::establish(url).map_err(|e| e.to_string())?;
+                diesel::sql_query(sql).execute(&mut c).map_err(|e| e.to_string())
+            }
+        }
+    }
+}
+
+impl TestApp {
+    /// The same region as `w`, with a new patient and case.
+    pub fn world_for_new_patient(&self, w: &World) -> World {
+        let patient = self.register_patient(&w.coordinator, "伊藤 二郎", "イトウ ジロウ");
+        let case = self.open_case(&w.coordinator, &patient, &w.base);
+        World {
+            base: w.base.clone(),
+            clinic: w.clinic.clone(),
+            coordinator: w.coordinator.clone(),
+            doctors: w.doctors.clone(),
+            nurse: w.nurse.clone(),
+            patient,
+            case,
+        }
+    }
+}

@@ -101,3 +101,26 @@ fn on_call_rosters_are_kept_by_their_organization_for_active_physicians() {
     app.request("DELETE", &format!("{path}/{shift}"), Some(&coordinator), &[], None).assert(204);
     assert_eq!(app.get(&path, &coordinator).body["items"], json!([]));
 }
+
+#[test]
+fn absences_and_shifts_can_be_read_where_their_location_points() {
+    let app = spawn_app();
+    let clinic = app.clinic("A");
+    let doctor = app.physician(&clinic, "山田 太郎", "ヤマダ タロウ", "400001");
+    let own = app.as_practitioner(&doctor, &clinic, &["physician"]);
+    let r =
+        app.post(&format!("/api/v1/practitioners/{doctor}/absences"), &own, &json!({"starts_at": FROM, "ends_at": TO}));
+    let got = app.get(r.header("location").unwrap(), &own);
+    got.assert(200);
+    assert_eq!(got.body, r.body);
+    let coordinator = app.coordinator_of(&clinic);
+    let r = app.post(
+        &format!("/api/v1/organizations/{clinic}/on-call-shifts"),
+        &coordinator,
+        &json!({"practitioner_id": doctor, "starts_at": FROM, "ends_at": TO}),
+    );
+    let location = r.header("location").unwrap().to_owned();
+    assert_eq!(app.get(&location, &own).body, r.body);
+    app.request("DELETE", &location, Some(&coordinator), &[], None).assert(204);
+    app.get(&location, &own).assert_problem(404, "not_found");
+}

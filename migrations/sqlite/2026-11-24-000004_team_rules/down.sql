@@ -1,0 +1,1 @@
+DROP TRIGGER care_team_physician_rules;

@@ -1,0 +1,96 @@
+//! Audited access to patient data: every read and change of a case or patient goes through one
+//! of these, so that none is answered without its row in the access log.
+
+use crate::audit::{Audit, Target};
+use crate::auth::policy;
+use crate::auth::Actor;
+use crate::db::{self, cases, Db, DbConn};
+use crate::domain::case::Case;
+use crate::domain::ids::{CaseId, PatientId};
+use crate::error::{ApiError, ApiResult};
+
+/// Reads one case's data: the case must be visible (break-glass allowed), `f` reads the rest.
+/// The access is recorded with the case's patient, even when the caller was refused.
+pub async fn read_case<T, F>(
+    db: &Db,
+    audit: &Audit,
+    actor: &Actor,
+    action: &'static str,
+    id: CaseId,
+    f: F,
+) -> ApiResult<T>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut DbConn, &Case) -> ApiResult<T> + Send + 'static,
+{
+    let scope = audit.break_glass().and_then(|bg| policy::case_read_scope(actor, bg.as_deref()));
+    let (result, patient) = db
+        .read(move |c| {
+            let patient = cases::patient_of(c, id)?;
+            let result = scope.and_then(|scope| Ok(cases::get_visible(c, id, &scope)?)).and_then(|case| f(c, &case));
+            Ok::<_, ApiError>((result, patient))
+        })
+        .await?;
+    audit.record(actor, Target::new(action, "case", id).patient(patient), result).await
+}
+
+/// Changes one case's data in one transaction with its audit row. `f` does the checks (with
+/// the caller's ordinary scope: break-glass is read-only) and the change.
+pub async fn change_case<T, F>(
+    db: &Db,
+    audit: &Audit,
+    actor: &Actor,
+    action: &'static str,
+    id: CaseId,
+    f: F,
+) -> ApiResult<T>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut DbConn) -> ApiResult<T> + Send + 'static,
+{
+    let (tx_audit, tx_actor) = (audit.clone(), actor.clone());
+    let result = db
+        .write(move |c| {
+            let value = f(c)?;
+            let patient = cases::patient_of(c, id)?;
+            let entry = tx_audit.entry(&tx_actor, Target::new(action, "case", id).patient(patient), 200);
+            db::audit::append(c, &[&entry])?;
+            Ok(value)
+        })
+        .await;
+    if result.is_ok() {
+        return result;
+    }
+    let patient = db.read(move |c| Ok::<_, ApiError>(cases::patient_of(c, id)?)).await.ok().flatten();
+    audit.record(actor, Target::new(action, "case", id).patient(patient), result).await
+}
+
+/// A change of a patient record (or the creation of one) with its audit row in the same
+/// transaction; `f` returns the patient id it touched.
+pub async fn change_patient<T, F>(
+    db: &Db,
+    audit: &Audit,
+    actor: &Actor,
+    action: &'static str,
+    id: Option<PatientId>,
+    f: F,
+) -> ApiResult<T>
+where
+    T: Send + 'static,
+    F: FnOnce(&mut DbConn) -> ApiResult<(T, PatientId)> + Send + 'static,
+{
+    let (tx_audit, tx_actor) = (audit.clone(), actor.clone());
+    let result = db
+        .write(move |c| {
+            let (value, patient) = f(c)?;
+            let target = Target::new(action, "patient", patient).patient(Some(patient));
+            db::audit::append(c, &[&tx_audit.entry(&tx_actor, target, 200)])?;
+            Ok(value)
+        })
+        .await;
+    let target = || match id {
+        Some(p) => Target::new(action, "patient", p).patient(Some(p)),
+        None => Target::collection(action, "patient"),
+    };
+    audit.after_change(actor, target, result).await
+}

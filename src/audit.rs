@@ -1,0 +1,237 @@
+//! Writing the access log. A change and its audit row commit in one transaction
+//! ([`Audit::entry`] + `db::audit::append`); a read is answered only once its row is durable,
+//! and the rows of concurrent reads share one commit (group commit) through [`AuditLog`].
+
+use std::future::{ready, Ready};
+use std::sync::mpsc;
+
+use actix_web::dev::Payload;
+use actix_web::{web, FromRequest, HttpRequest};
+use tokio::sync::oneshot;
+
+use crate::auth::{Actor, Subject};
+use crate::db::{self, Db};
+use crate::domain::audit::{Entry, Outcome, Purpose};
+use crate::error::{ApiError, ApiResult};
+
+/// Most rows one group commit takes.
+const MAX_BATCH: usize = 512;
+
+struct Job {
+    entries: Vec<Entry>,
+    done: oneshot::Sender<Result<(), String>>,
+}
+
+/// The group-commit writer: one thread per instance, taking every row that arrived while the
+/// previous commit was in flight.
+#[derive(Clone)]
+pub struct AuditLog {
+    tx: mpsc::SyncSender<Job>,
+}
+
+impl AuditLog {
+    pub fn start(db: Db) -> Self {
+        let (tx, rx) = mpsc::sync_channel::<Job>(16_384);
+        std::thread::Builder::new()
+            .name("renkei-audit".into())
+            .spawn(move || writer(&db, &rx))
+            .map(|_| ())
+            .unwrap_or_else(|e| tracing::error!(error = %e, "cannot start the audit writer"));
+        AuditLog { tx }
+    }
+
+    /// Appends rows and waits until they are durable. An error here must stop the response:
+    /// nothing is answered unaudited.
+    pub async fn write(&self, entries: Vec<Entry>) -> ApiResult<()> {
+        let (done, wait) = oneshot::channel();
+        let tx = self.tx.clone();
+        let job = Job { entries, done };
+        // A full queue blocks briefly: do it off the async worker.
+        web::block(move || tx.send(job))
+            .await
+            .map_err(|_| ApiError::unavailable("The audit log is not accepting entries"))?
+            .map_err(|_| ApiError::unavailable("The audit log is not accepting entries"))?;
+        match wait.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "audit write failed");
+                Err(ApiError::unavailable("The access could not be recorded; retry shortly"))
+            }
+            Err(_) => Err(ApiError::unavailable("The audit log stopped")),
+        }
+    }
+}
+
+fn writer(db: &Db, rx: &mpsc::Receiver<Job>) {
+    while let Ok(first) = rx.recv() {
+        let mut jobs = vec![first];
+        let mut rows = jobs[0].entries.len();
+        while rows < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(job) => {
+                    rows += job.entries.len();
+                    jobs.push(job);
+                }
+                Err(_) => break,
+            }
+        }
+        let all: Vec<&Entry> = jobs.iter().flat_map(|j| j.entries.iter()).collect();
+        let result = db.write_blocking(|c| db::audit::append(c, &all)).map_err(|e: db::DbError| e.to_string());
+        for job in jobs {
+            let _ = job.done.send(result.clone());
+        }
+    }
+}
+
+/// The audit context of a request: which request, and the declared purpose.
+#[derive(Clone)]
+pub struct Audit {
+    log: Option<web::Data<AuditLog>>,
+    request_id: String,
+    /// `Some(Some(reason))` when the request carries a usable `X-Break-Glass`, `Some(None)` when
+    /// it carries a malformed one.
+    break_glass: Option<Option<String>>,
+}
+
+pub const BREAK_GLASS_HEADER: &str = "x-break-glass";
+
+impl FromRequest for Audit {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let break_glass = req.headers().get(BREAK_GLASS_HEADER).map(|v| {
+            // Header values are ASCII on the wire: a Japanese reason comes percent-encoded.
+            let text = percent_decode(v.as_bytes()).unwrap_or_default();
+            let reason = text.trim();
+            let usable = !reason.is_empty() && reason.chars().count() <= 200 && !reason.chars().any(char::is_control);
+            usable.then(|| reason.to_owned())
+        });
+        ready(Ok(Audit {
+            log: req.app_data::<web::Data<AuditLog>>().cloned(),
+            request_id: crate::http::request_id::current().unwrap_or_default(),
+            break_glass,
+        }))
+    }
+}
+
+/// Decodes `%XX` escapes into UTF-8 text; `None` if the result is not UTF-8.
+fn percent_decode(bytes: &[u8]) -> Option<String> {
+    let hex = |b: u8| (b as char).to_digit(16);
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 2 < bytes.len() {
+            if let (Some(h), Some(l)) = (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                out.push(u8::try_from(h * 16 + l).ok()?);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8(out).ok()
+}
+
+/// What was accessed.
+pub struct Target {
+    pub action: &'static str,
+    pub resource_type: &'static str,
+    pub resource_id: Option<String>,
+    pub patient_id: Option<String>,
+}
+
+impl Target {
+    pub fn new(action: &'static str, resource_type: &'static str, resource_id: impl ToString) -> Self {
+        Target { action, resource_type, resource_id: Some(resource_id.to_string()), patient_id: None }
+    }
+
+    pub fn collection(action: &'static str, resource_type: &'static str) -> Self {
+        Target { action, resource_type, resource_id: None, patient_id: None }
+    }
+
+    pub fn patient(mut self, patient: Option<impl ToString>) -> Self {
+        self.patient_id = patient.map(|p| p.to_string());
+        self
+    }
+}
+
+impl Audit {
+    /// The break-glass reason, if the request declared one: 400 if malformed.
+    pub fn break_glass(&self) -> ApiResult<Option<String>> {
+        match &self.break_glass {
+            None => Ok(None),
+            Some(Some(reason)) => Ok(Some(reason.clone())),
+            Some(None) => Err(ApiError::invalid_field(
+                "X-Break-Glass",
+                "invalid_format",
+                "must state the emergency in 1 to 200 characters",
+            )),
+        }
+    }
+
+    /// The row for an access by `actor`.
+    pub fn entry(&self, actor: &Actor, target: Target, status: u16) -> Entry {
+        let reason = self.break_glass.clone().flatten();
+        Entry {
+            id: uuid::Uuid::now_v7().to_string(),
+            at: chrono::Utc::now(),
+            request_id: self.request_id.clone(),
+            actor_sub: actor.sub(),
+            actor_org: actor.org.to_string(),
+            actor_roles: actor.roles.iter().filter_map(|r| db::to_code(r).ok()).collect(),
+            client_id: match &actor.subject {
+                Subject::Client(id) => Some(id.clone()),
+                Subject::Practitioner(_) => None,
+            },
+            action: target.action.to_owned(),
+            resource_type: target.resource_type.to_owned(),
+            resource_id: target.resource_id,
+            patient_id: target.patient_id,
+            outcome: Outcome::from_status(status),
+            status,
+            purpose: if reason.is_some() { Purpose::BreakGlass } else { Purpose::Normal },
+            reason,
+        }
+    }
+
+    /// Records the outcome of an access (through the group commit) and passes the result on
+    /// once the row is durable. Use for reads, and for changes that failed (their transaction
+    /// rolled back, taking nothing with it).
+    pub async fn record<T>(&self, actor: &Actor, target: Target, result: ApiResult<T>) -> ApiResult<T> {
+        let status = match &result {
+            Ok(_) => 200,
+            Err(e) => e.status().as_u16(),
+        };
+        let entry = self.entry(actor, target, status);
+        let Some(log) = &self.log else { return Err(ApiError::internal("the audit log is not configured")) };
+        log.write(vec![entry]).await?;
+        result
+    }
+
+    /// Records a change's failure; a success was recorded inside its own transaction.
+    pub async fn after_change<T>(
+        &self,
+        actor: &Actor,
+        target: impl FnOnce() -> Target,
+        result: ApiResult<T>,
+    ) -> ApiResult<T> {
+        match result {
+            Ok(v) => Ok(v),
+            Err(e) => self.record(actor, target(), Err(e)).await,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::percent_decode;
+
+    #[test]
+    fn break_glass_reasons_may_be_percent_encoded() {
+        assert_eq!(percent_decode("%E6%95%91%E6%80%A5 call".as_bytes()).as_deref(), Some("救急 call"));
+        assert_eq!(percent_decode(b"100% sure").as_deref(), Some("100% sure"));
+        assert_eq!(percent_decode(b"%FF"), None);
+    }
+}

@@ -1,0 +1,194 @@
+//! Storage of the access log: appends under the chain-head lock, filtered reads, verification.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+
+use super::schema::audit_chain::dsl as head;
+use super::schema::audit_events::dsl as a;
+use super::{from_code, from_json, to_code, to_json, utc, DbConn, DbError, DbResult};
+use crate::domain::audit::{chain_hash, first_broken, Entry, Event, Purpose, GENESIS};
+use crate::domain::time::to_db;
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = super::schema::audit_events)]
+struct Row {
+    seq: i64,
+    id: String,
+    at: chrono::NaiveDateTime,
+    request_id: String,
+    actor_sub: String,
+    actor_org: String,
+    actor_roles: String,
+    client_id: Option<String>,
+    action: String,
+    resource_type: String,
+    resource_id: Option<String>,
+    patient_id: Option<String>,
+    outcome: String,
+    status: i32,
+    purpose: String,
+    reason: Option<String>,
+    prev_hash: String,
+    hash: String,
+}
+
+impl TryFrom<Row> for Event {
+    type Error = DbError;
+    fn try_from(r: Row) -> DbResult<Self> {
+        Ok(Event {
+            seq: r.seq,
+            entry: Entry {
+                id: r.id,
+                at: utc(r.at),
+                request_id: r.request_id,
+                actor_sub: r.actor_sub,
+                actor_org: r.actor_org,
+                actor_roles: from_json("actor_roles", &r.actor_roles)?,
+                client_id: r.client_id,
+                action: r.action,
+                resource_type: r.resource_type,
+                resource_id: r.resource_id,
+                patient_id: r.patient_id,
+                outcome: from_code(&r.outcome)?,
+                status: u16::try_from(r.status).unwrap_or(0),
+                purpose: from_code(&r.purpose)?,
+                reason: r.reason,
+            },
+            prev_hash: r.prev_hash,
+            hash: r.hash,
+        })
+    }
+}
+
+/// Appends entries to the chain, in order, inside the caller's transaction. The head row is
+/// updated first, so on PostgreSQL its row lock serialises appends from every instance until
+/// commit; on SQLite the write transaction already excludes other writers.
+#[tracing::instrument(skip_all, fields(n = entries.len()))]
+pub fn append(conn: &mut DbConn, entries: &[&Entry]) -> DbResult<()> {
+    if entries.is_empty() {
+        return Ok(());
+    }
+    // Lock first (a no-op update), then read: the read sees the latest committed head.
+    diesel::update(head::audit_chain.find(1)).set(head::last_seq.eq(head::last_seq)).execute(conn)?;
+    let (mut seq, mut prev): (i64, String) =
+        head::audit_chain.find(1).select((head::last_seq, head::last_hash)).first(conn)?;
+    for e in entries {
+        seq += 1;
+        let hash = chain_hash(seq, e, &prev);
+        diesel::insert_into(a::audit_events)
+            .values((
+                a::seq.eq(seq),
+                a::id.eq(&e.id),
+                a::at.eq(to_db(e.at)),
+                a::request_id.eq(&e.request_id),
+                a::actor_sub.eq(&e.actor_sub),
+                a::actor_org.eq(&e.actor_org),
+                a::actor_roles.eq(to_json(&e.actor_roles)?),
+                a::client_id.eq(e.client_id.as_deref()),
+                a::action.eq(&e.action),
+                a::resource_type.eq(&e.resource_type),
+                a::resource_id.eq(e.resource_id.as_deref()),
+                a::patient_id.eq(e.patient_id.as_deref()),
+                a::outcome.eq(to_code(&e.outcome)?),
+                a::status.eq(i32::from(e.status)),
+                a::purpose.eq(to_code(&e.purpose)?),
+                a::reason.eq(e.reason.as_deref()),
+                a::prev_hash.eq(&prev),
+                a::hash.eq(&hash),
+            ))
+            .execute(conn)?;
+        prev = hash;
+    }
+    diesel::update(head::audit_chain.find(1)).set((head::last_seq.eq(seq), head::last_hash.eq(&prev))).execute(conn)?;
+    Ok(())
+}
+
+/// Filters of `GET /api/v1/audit-events`.
+#[derive(Debug, Default)]
+pub struct Filter {
+    pub patient_id: Option<String>,
+    pub actor: Option<String>,
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+    pub purpose: Option<Purpose>,
+    pub action: Option<String>,
+}
+
+/// Events oldest first, after `after_seq`, at most `limit + 1` (the caller pages).
+#[tracing::instrument(skip(conn))]
+pub fn list(conn: &mut DbConn, filter: &Filter, after_seq: Option<i64>, limit: i64) -> DbResult<Vec<Event>> {
+    let mut q = a::audit_events.select(Row::as_select()).into_boxed();
+    if let Some(p) = &filter.patient_id {
+        q = q.filter(a::patient_id.eq(p.clone()));
+    }
+    if let Some(actor) = &filter.actor {
+        q = q.filter(a::actor_sub.eq(actor.clone()));
+    }
+    if let Some(from) = filter.from {
+        q = q.filter(a::at.ge(to_db(from)));
+    }
+    if let Some(to) = filter.to {
+        q = q.filter(a::at.lt(to_db(to)));
+    }
+    if let Some(purpose) = &filter.purpose {
+        q = q.filter(a::purpose.eq(to_code(purpose)?));
+    }
+    if let Some(action) = &filter.action {
+        q = q.filter(a::action.eq(action.clone()));
+    }
+    if let Some(after) = after_seq {
+        q = q.filter(a::seq.gt(after));
+    }
+    let rows: Vec<Row> = q.order(a::seq.asc()).limit(limit).load(conn)?;
+    rows.into_iter().map(Event::try_from).collect()
+}
+
+/// The result of checking the chain.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+pub struct Verification {
+    pub intact: bool,
+    /// Rows checked.
+    pub checked: i64,
+    /// The first row whose link is broken (or the position of a missing row).
+    pub first_broken_seq: Option<i64>,
+    /// The head's idea of the last row, to detect rows removed from the end.
+    pub head_seq: i64,
+}
+
+/// Walks the whole chain in pages, recomputing every hash.
+#[tracing::instrument(skip(conn))]
+pub fn verify(conn: &mut DbConn) -> DbResult<Verification> {
+    const PAGE: i64 = 2000;
+    let (head_seq, head_hash): (i64, String) =
+        head::audit_chain.find(1).select((head::last_seq, head::last_hash)).first(conn)?;
+    let (mut prev, mut next_seq, mut checked) = (GENESIS.to_owned(), 1_i64, 0_i64);
+    loop {
+        let rows: Vec<Row> = a::audit_events
+            .filter(a::seq.ge(next_seq))
+            .order(a::seq.asc())
+            .limit(PAGE)
+            .select(Row::as_select())
+            .load(conn)?;
+        let page = rows.into_iter().map(Event::try_from).collect::<DbResult<Vec<_>>>()?;
+        if let Some(broken) = first_broken(&page, prev.clone(), next_seq) {
+            return Ok(Verification {
+                intact: false,
+                checked: checked + (broken - next_seq),
+                first_broken_seq: Some(broken),
+                head_seq,
+            });
+        }
+        checked += page.len() as i64;
+        let Some(last) = page.last() else { break };
+        prev = last.hash.clone();
+        next_seq = last.seq + 1;
+        if (page.len() as i64) < PAGE {
+            break;
+        }
+    }
+    // Rows cut from the end leave the head pointing past the last row.
+    if next_seq - 1 != head_seq || prev != head_hash {
+        return Ok(Verification { intact: false, checked, first_broken_seq: Some(next_seq), head_seq });
+    }
+    Ok(Verification { intact: true, checked, first_broken_seq: None, head_seq })
+}

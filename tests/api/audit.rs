@@ -1,0 +1,225 @@
+//! The access log: one row per access to patient data with every field set, hash-chained,
+//! immutable in the database, verifiable, and break-glass reads listed for review.
+
+use std::sync::Arc;
+
+use serde_json::{json, Value};
+
+use crate::helpers::{race, spawn_app, TestApp};
+
+fn events(app: &TestApp, query: &str) -> Vec<Value> {
+    let auditor = app.token_for(&app.admin_org, &["auditor"]);
+    let r = app.get(&format!("/api/v1/audit-events?limit=200{query}"), &auditor);
+    r.assert(200);
+    r.body["items"].as_array().unwrap().clone()
+}
+
+fn actions(rows: &[Value]) -> Vec<(String, String)> {
+    rows.iter().map(|e| (e["action"].as_str().unwrap().to_owned(), e["outcome"].as_str().unwrap().to_owned())).collect()
+}
+
+#[test]
+fn a_scripted_visit_writes_exactly_one_complete_row_per_access() {
+    let app = spawn_app();
+    let w = app.world(); // patient.create + case.create
+    app.handover(&w.coordinator, &w.case, "primary", &w.doctors[0], None).assert(200);
+    app.get(&format!("/api/v1/cases/{}", w.case), &w.coordinator).assert(200);
+    let stranger = app.coordinator_of(&app.clinic("別の拠点"));
+    app.get(&format!("/api/v1/cases/{}", w.case), &stranger).assert(404);
+    let nurse = app.as_practitioner(&w.nurse, &w.clinic, &["nurse"]);
+    app.post(&format!("/api/v1/cases/{}/activate", w.case), &nurse, &json!({})).assert(404);
+    let doctor = app.as_practitioner(&w.doctors[0], &w.clinic, &["physician"]);
+    app.get(&format!("/api/v1/cases/{}/cover", w.case), &doctor).assert(200);
+    app.post(&format!("/api/v1/cases/{}/activate", w.case), &w.coordinator, &json!({})).assert(200);
+    app.get(&format!("/api/v1/patients/{}", w.patient), &w.coordinator).assert(200);
+    // Directory reads are not patient data: no rows.
+    app.get("/api/v1/organizations", &w.coordinator).assert(200);
+
+    let rows = events(&app, &format!("&patient_id={}", w.patient));
+    let expected = [
+        ("patient.create", "success"),
+        ("case.create", "success"),
+        ("care_team.primary", "success"),
+        ("case.read", "success"),
+        ("case.read", "not_found"),
+        ("case.activate", "not_found"),
+        ("case.cover", "success"),
+        ("case.activate", "success"),
+        ("patient.read", "success"),
+    ];
+    assert_eq!(actions(&rows), expected.map(|(a, o)| (a.to_owned(), o.to_owned())));
+    for row in &rows {
+        for field in [
+            "id",
+            "at",
+            "request_id",
+            "actor_sub",
+            "actor_org",
+            "action",
+            "resource_type",
+            "resource_id",
+            "patient_id",
+            "prev_hash",
+            "hash",
+        ] {
+            assert!(row[field].as_str().is_some_and(|v| !v.is_empty()), "{field} missing in {row}");
+        }
+        assert!(row["seq"].as_i64().is_some() && row["status"].as_u64().is_some());
+        assert!(!row["actor_roles"].as_array().unwrap().is_empty());
+        assert_eq!(row["purpose"], "normal");
+    }
+    assert_eq!(rows[4]["status"], 404);
+    assert_eq!(rows[4]["actor_org"], rows[4]["actor_org"].as_str().unwrap(), "the refused stranger is named");
+    assert_ne!(rows[4]["actor_sub"], rows[3]["actor_sub"]);
+    // The chain links each row to the one before.
+    for pair in rows.windows(2) {
+        if pair[1]["seq"].as_i64().unwrap() == pair[0]["seq"].as_i64().unwrap() + 1 {
+            assert_eq!(pair[1]["prev_hash"], pair[0]["hash"]);
+        }
+    }
+}
+
+#[test]
+fn concurrent_reads_each_get_their_row_and_the_chain_stays_intact() {
+    let app = Arc::new(spawn_app());
+    let w = app.world();
+    let (a, token, case) = (app.clone(), w.coordinator.clone(), w.case.clone());
+    let statuses = race(24, move |_| a.get(&format!("/api/v1/cases/{case}"), &token).status);
+    assert!(statuses.iter().all(|s| *s == 200));
+    let reads = events(&app, "&action=case.read");
+    assert_eq!(reads.len(), 24);
+    let auditor = app.token_for(&app.admin_org, &["auditor"]);
+    let v = app.get("/api/v1/audit-events/verify", &auditor);
+    v.assert(200);
+    assert_eq!(v.body["intact"], true, "{}", v.text);
+    assert_eq!(v.body["checked"], 26);
+}
+
+#[test]
+fn the_database_refuses_to_change_or_delete_audit_rows() {
+    let app = spawn_app();
+    app.world();
+    let update = app.db.raw("UPDATE audit_events SET actor_sub = 'nobody'");
+    assert!(update.is_err(), "an UPDATE went through");
+    assert!(update.unwrap_err().contains("audit events cannot"));
+    assert!(app.db.raw("DELETE FROM audit_events").is_err(), "a DELETE went through");
+    assert_eq!(events(&app, "").len(), 2);
+}
+
+#[test]
+fn a_row_altered_around_the_triggers_is_found_by_verify() {
+    let app = spawn_app();
+    let w = app.world();
+    app.get(&format!("/api/v1/cases/{}", w.case), &w.coordinator).assert(200);
+    let auditor = app.token_for(&app.admin_org, &["auditor"]);
+    assert_eq!(app.get("/api/v1/audit-events/verify", &auditor).body["intact"], true);
+    // Someone with database access removes the guard and rewrites who read the case.
+    if app.db.is_postgres() {
+        app.db.raw("ALTER TABLE audit_events DISABLE TRIGGER audit_events_no_change").unwrap();
+    } else {
+        app.db.raw("DROP TRIGGER audit_events_no_update").unwrap();
+    }
+    app.db.raw("UPDATE audit_events SET actor_sub = 'someone-else' WHERE seq = 2").unwrap();
+    let v = app.get("/api/v1/audit-events/verify", &auditor);
+    v.assert(200);
+    assert_eq!(v.body["intact"], false);
+    assert_eq!(v.body["first_broken_seq"], 2);
+    assert_eq!(v.body["checked"], 1);
+}
+
+#[test]
+fn rows_cut_from_the_end_are_found_by_verify() {
+    let app = spawn_app();
+    let w = app.world();
+    app.get(&format!("/api/v1/cases/{}", w.case), &w.coordinator).assert(200);
+    if app.db.is_postgres() {
+        app.db.raw("ALTER TABLE audit_events DISABLE TRIGGER audit_events_no_change").unwrap();
+    } else {
+        app.db.raw("DROP TRIGGER audit_events_no_delete").unwrap();
+    }
+    app.db.raw("DELETE FROM audit_events WHERE seq = 3").unwrap();
+    let v = app.get("/api/v1/audit-events/verify", &app.token_for(&app.admin_org, &["admin"]));
+    assert_eq!(v.body["intact"], false);
+    assert_eq!(v.body["first_broken_seq"], 3);
+}
+
+#[test]
+fn only_auditors_and_admins_read_the_log() {
+    let app = spawn_app();
+    let w = app.world();
+    for token in
+        [w.coordinator.clone(), app.token_for(&w.base, &["physician"]), app.token_for(&w.base, &["municipal_viewer"])]
+    {
+        app.get("/api/v1/audit-events", &token).assert_problem(403, "forbidden");
+        app.get("/api/v1/audit-events/verify", &token).assert_problem(403, "forbidden");
+    }
+    app.request("GET", "/api/v1/audit-events", None, &[], None).assert_problem(401, "missing_token");
+    let admin = app.admin();
+    app.get("/api/v1/audit-events?purpose=curious", &admin).assert_problem(400, "validation_failed");
+    app.get("/api/v1/audit-events?cursor=abc", &admin).assert_problem(400, "validation_failed");
+    app.get("/api/v1/audit-events?limit=0", &admin).assert_problem(400, "validation_failed");
+    let page = app.get("/api/v1/audit-events?limit=1", &admin);
+    let next = page.body["next_cursor"].as_str().unwrap().to_owned();
+    let second = app.get(&format!("/api/v1/audit-events?limit=1&cursor={next}"), &admin);
+    assert_eq!(second.body["items"][0]["seq"], 2);
+}
+
+#[test]
+fn a_patients_access_log_is_for_their_coordinators_and_auditors() {
+    let app = spawn_app();
+    let w = app.world();
+    let path = format!("/api/v1/patients/{}/access-log", w.patient);
+    let r = app.get(&path, &w.coordinator);
+    r.assert(200);
+    let seen: Vec<String> =
+        r.body["items"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(seen, ["patient.create", "case.create"]);
+    app.get(&path, &app.token_for(&app.admin_org, &["auditor"])).assert(200);
+    app.get(&path, &app.coordinator_of(&app.clinic("別の拠点"))).assert_problem(404, "not_found");
+    app.handover(&w.coordinator, &w.case, "primary", &w.doctors[0], None).assert(200);
+    let doctor = app.as_practitioner(&w.doctors[0], &w.clinic, &["physician"]);
+    app.get(&path, &doctor).assert_problem(403, "forbidden");
+    // Reading the access log is itself an access.
+    let rows = events(&app, &format!("&patient_id={}&action=patient.access_log", w.patient));
+    assert_eq!(actions(&rows).iter().filter(|(_, o)| o == "success").count(), 2);
+}
+
+#[test]
+fn break_glass_lets_a_physician_read_outside_their_team_and_is_listed_for_review() {
+    let app = spawn_app();
+    let w = app.world();
+    let outsider = app.as_practitioner(&w.doctors[2], &w.clinic, &["physician"]);
+    let path = format!("/api/v1/cases/{}", w.case);
+    app.get(&path, &outsider).assert_problem(404, "not_found");
+    let reason = "救急搬送先からの照会 (emergency call)";
+    let encoded = crate::organizations::url_encode(reason);
+    let glass = [("X-Break-Glass", encoded.as_str())];
+    let r = app.request("GET", &path, Some(&outsider), &glass, None);
+    r.assert(200);
+    app.request("GET", &format!("{path}/cover"), Some(&outsider), &glass, None).assert(200);
+    app.request("GET", &format!("/api/v1/patients/{}", w.patient), Some(&outsider), &glass, None).assert(200);
+    // Read-only: a change under break-glass is refused as before.
+    app.request("POST", &format!("{path}/cancel"), Some(&outsider), &glass, Some("{}"))
+        .assert_problem(404, "not_found");
+    // Lists do not open up.
+    assert_eq!(app.request("GET", "/api/v1/cases", Some(&outsider), &glass, None).body["items"], json!([]));
+    // Only physicians, and only with a reason.
+    let nurse = app.as_practitioner(&w.nurse, &w.clinic, &["nurse"]);
+    app.request("GET", &path, Some(&nurse), &glass, None).assert_problem(403, "forbidden");
+    app.request("GET", &path, Some(&outsider), &[("X-Break-Glass", " ")], None)
+        .assert_problem(400, "validation_failed");
+    // Every request that declared break-glass is listed for review, whatever it tried.
+    let review = events(&app, "&purpose=break_glass");
+    let summary: Vec<(String, String)> = actions(&review);
+    let expected = [
+        ("case.read", "success"),
+        ("case.cover", "success"),
+        ("patient.read", "success"),
+        ("case.cancel", "not_found"),
+        ("case.list", "success"),
+        ("case.read", "denied"),
+    ];
+    assert_eq!(summary, expected.map(|(a, o)| (a.to_owned(), o.to_owned())));
+    assert_eq!(review[0]["reason"], reason);
+    assert_eq!(review[0]["actor_sub"], w.doctors[2]);
+}
