@@ -83,6 +83,8 @@ pub struct Config {
     pub workers: usize,
     pub db: DbSettings,
     pub jwt: JwtSettings,
+    /// Lifetime of tokens issued by the client-credentials grant.
+    pub client_token_ttl: Duration,
     /// How long in-flight requests may take to finish after SIGTERM.
     pub shutdown_timeout: Duration,
 }
@@ -125,9 +127,21 @@ impl Config {
             },
             jwt: JwtSettings {
                 secret,
-                issuer: env_or("RENKEI_JWT_ISSUER", "renkei"),
+                issuers: env_or("RENKEI_JWT_ISSUER", "renkei")
+                    .split(',')
+                    .map(|i| i.trim().to_owned())
+                    .filter(|i| !i.is_empty())
+                    .collect(),
                 audience: env_or("RENKEI_JWT_AUDIENCE", "renkei"),
+                keys_file: std::env::var_os("RENKEI_JWT_KEYS").filter(|v| !v.is_empty()).map(PathBuf::from),
             },
+            client_token_ttl: Duration::from_secs(
+                env_or("RENKEI_CLIENT_TOKEN_TTL_SECS", "900")
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|s| (60..=86_400).contains(s))
+                    .ok_or("RENKEI_CLIENT_TOKEN_TTL_SECS must be a number of seconds from 60 to 86400")?,
+            ),
             shutdown_timeout: Duration::from_secs(30),
         })
     }

@@ -36,6 +36,8 @@ impl Application {
     /// Connects to the database, applies migrations, binds the listener and starts the workers.
     /// Must be called inside an actix (tokio) runtime.
     pub fn build(config: &Config) -> Result<Self, String> {
+        // Check the keys before touching the database: a bad JWKS file is a start-up error.
+        let verifier = Verifier::new(&config.jwt)?;
         let db = Db::connect(&config.db)?;
         let applied = db.migrate()?;
         if applied > 0 {
@@ -45,8 +47,11 @@ impl Application {
             TcpListener::bind(&config.listen).map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
         let port = listener.local_addr().map_err(|e| e.to_string())?.port();
         let db_data = web::Data::new(db.clone());
-        let verifier = web::Data::new(Verifier::new(&config.jwt));
+        let verifier = web::Data::new(verifier);
         let metrics = web::Data::new(Metrics::default());
+        let active_cache = web::Data::new(auth::ActiveCache::default());
+        let client_token_ttl = web::Data::new(api::clients::TokenTtl(config.client_token_ttl));
+        let jwt_settings = web::Data::new(config.jwt.clone());
         let audit_log = web::Data::new(audit::AuditLog::start(db.clone()));
         let server = HttpServer::new(move || {
             App::new()
@@ -54,6 +59,9 @@ impl Application {
                 .app_data(verifier.clone())
                 .app_data(metrics.clone())
                 .app_data(audit_log.clone())
+                .app_data(active_cache.clone())
+                .app_data(client_token_ttl.clone())
+                .app_data(jwt_settings.clone())
                 .app_data(web::PathConfig::default().error_handler(|err, _| {
                     ApiError::invalid_field("path", "invalid_format", format!("A path parameter is malformed: {err}"))
                         .into()

@@ -4,6 +4,7 @@ pub mod access;
 pub mod audit;
 pub mod care_team;
 pub mod cases;
+pub mod clients;
 pub mod cover;
 pub mod docs;
 pub mod health;
@@ -26,6 +27,10 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(health::metrics)
         .service(docs::openapi)
         .service(docs::page)
+        .service(clients::token)
+        .service(clients::create)
+        .service(clients::list)
+        .service(clients::remove)
         .service(organizations::create)
         .service(organizations::list)
         .service(organizations::get)
@@ -86,6 +91,7 @@ pub async fn unmatched() -> Result<actix_web::HttpResponse, ApiError> {
     ),
     paths(
         health::healthz, health::readyz, health::metrics, docs::openapi, docs::page,
+        clients::token, clients::create, clients::list, clients::remove,
         organizations::create, organizations::list, organizations::get, organizations::update,
         practitioners::create, practitioners::list, practitioners::get, practitioners::update,
         schedule::add_absence, schedule::list_absences, schedule::get_absence, schedule::remove_absence,
@@ -102,6 +108,7 @@ pub async fn unmatched() -> Result<actix_web::HttpResponse, ApiError> {
     modifiers(&BearerAuth),
     tags(
         (name = "operations", description = "Health, readiness, metrics and documentation"),
+        (name = "auth", description = "API clients and the OAuth 2.0 client-credentials grant"),
         (name = "directory", description = "Organizations and practitioners of the region (DOMAIN.md §6)"),
         (name = "schedule", description = "Absences and on-call rosters, the facts cover resolution walks"),
         (name = "patients", description = "Home-care patients (visible to their teams and bases only)"),

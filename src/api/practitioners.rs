@@ -153,6 +153,7 @@ pub async fn get(actor: Actor, db: web::Data<Db>, id: web::Path<PractitionerId>)
 pub async fn update(
     actor: Actor,
     db: web::Data<Db>,
+    cache: web::Data<crate::auth::ActiveCache>,
     id: web::Path<PractitionerId>,
     if_match: Result<IfMatch, ApiError>,
     body: Result<Json<PractitionerPatch>, ApiError>,
@@ -176,6 +177,7 @@ pub async fn update(
             Ok(practitioners::get(c, id)?)
         })
         .await?;
+    cache.forget(id);
     Ok(ok_versioned(p.version, &p))
 }
 

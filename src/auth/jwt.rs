@@ -1,7 +1,12 @@
-//! Bearer tokens: HS256 with the configured (or generated) secret. `iss`, `aud` and `exp` are
-//! required; `nbf` is checked; leeway is small. The secret never reaches a log.
+//! Bearer tokens. Our own are HS256 with the configured (or generated) secret and carry no
+//! `kid`; an identity provider's are RS256, ES256 or EdDSA, signed with a key of the local JWKS
+//! file (`RENKEI_JWT_KEYS`) named by `kid`, one algorithm per key. `iss`, `aud` and `exp` are
+//! required, `nbf` is checked, leeway is small. Nothing a token names (`jku`, `x5u`) is ever
+//! fetched, and the secret never reaches a log.
 
+use std::collections::HashMap;
 use std::fmt;
+use std::path::PathBuf;
 
 use chrono::Utc;
 use jsonwebtoken::errors::ErrorKind;
@@ -38,8 +43,17 @@ impl fmt::Debug for Secret {
 #[derive(Debug, Clone)]
 pub struct JwtSettings {
     pub secret: Secret,
-    pub issuer: String,
+    /// Accepted issuers; the first is the one `renkei token` and the token endpoint sign as.
+    pub issuers: Vec<String>,
     pub audience: String,
+    /// A local JWKS file with identity providers' public keys.
+    pub keys_file: Option<PathBuf>,
+}
+
+impl JwtSettings {
+    pub fn issuer(&self) -> &str {
+        self.issuers.first().map_or("renkei", String::as_str)
+    }
 }
 
 /// The claims Renkei reads and writes.
@@ -61,24 +75,58 @@ pub struct Claims {
 /// Checks tokens; built once at start-up.
 pub struct Verifier {
     hs256: DecodingKey,
-    validation: Validation,
+    /// Identity-provider keys by `kid`, each with the one algorithm it verifies.
+    keys: HashMap<String, (Algorithm, DecodingKey)>,
+    issuers: Vec<String>,
+    audience: String,
+}
+
+fn invalid(detail: &str) -> ApiError {
+    ApiError::unauthorized("invalid_token", detail.to_owned())
 }
 
 impl Verifier {
-    pub fn new(settings: &JwtSettings) -> Self {
-        let mut validation = Validation::new(Algorithm::HS256);
+    /// Builds the verifier; an unreadable or unusable JWKS file is a start-up error.
+    pub fn new(settings: &JwtSettings) -> Result<Self, String> {
+        let keys = match &settings.keys_file {
+            None => HashMap::new(),
+            Some(path) => load_jwks(path)?,
+        };
+        Ok(Verifier {
+            hs256: DecodingKey::from_secret(settings.secret.expose()),
+            keys,
+            issuers: settings.issuers.clone(),
+            audience: settings.audience.clone(),
+        })
+    }
+
+    fn validation(&self, alg: Algorithm) -> Validation {
+        let mut validation = Validation::new(alg);
         validation.set_required_spec_claims(&["exp", "iss", "aud"]);
-        validation.set_issuer(&[settings.issuer.as_str()]);
-        validation.set_audience(&[settings.audience.as_str()]);
+        validation.set_issuer(&self.issuers);
+        validation.set_audience(&[self.audience.as_str()]);
         validation.leeway = LEEWAY_SECS;
         validation.validate_nbf = true;
-        Verifier { hs256: DecodingKey::from_secret(settings.secret.expose()), validation }
+        validation
     }
 
     /// Verifies a token and turns its claims into an [`Actor`]; every failure is a 401.
     pub fn verify(&self, token: &str) -> Result<Actor, ApiError> {
-        let data = jsonwebtoken::decode::<Claims>(token, &self.hs256, &self.validation).map_err(|e| {
-            let detail = match e.kind() {
+        // `alg: none` and unknown algorithms fail here: they are not in the algorithm enum.
+        let header = jsonwebtoken::decode_header(token).map_err(|_| invalid("The token is malformed"))?;
+        let (alg, key) = match &header.kid {
+            Some(kid) => {
+                let (alg, key) = self.keys.get(kid).ok_or_else(|| invalid("The token names an unknown key (kid)"))?;
+                if header.alg != *alg {
+                    return Err(invalid("The token's algorithm is not its key's algorithm"));
+                }
+                (*alg, key)
+            }
+            None if header.alg == Algorithm::HS256 => (Algorithm::HS256, &self.hs256),
+            None => return Err(invalid("A token signed with a public-key algorithm must name its key (kid)")),
+        };
+        let data = jsonwebtoken::decode::<Claims>(token, key, &self.validation(alg)).map_err(|e| {
+            invalid(match e.kind() {
                 ErrorKind::ExpiredSignature => "The token has expired",
                 ErrorKind::ImmatureSignature => "The token is not valid yet (nbf)",
                 ErrorKind::InvalidAudience => "The token is not meant for this API (aud)",
@@ -87,11 +135,48 @@ impl Verifier {
                 ErrorKind::InvalidAlgorithm => "The token's algorithm is not accepted",
                 ErrorKind::InvalidSignature => "The token's signature is invalid",
                 _ => "The token is malformed",
-            };
-            ApiError::unauthorized("invalid_token", detail)
+            })
         })?;
         actor_from(data.claims)
     }
+}
+
+/// Reads a JWKS file: every key needs a `kid`, and is bound to one of RS256, ES256 (P-256) or
+/// EdDSA (Ed25519), from its `alg` or, when absent, from its key type.
+fn load_jwks(path: &std::path::Path) -> Result<HashMap<String, (Algorithm, DecodingKey)>, String> {
+    use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, JwkSet};
+    let text =
+        std::fs::read_to_string(path).map_err(|e| format!("cannot read RENKEI_JWT_KEYS {}: {e}", path.display()))?;
+    let set: JwkSet =
+        serde_json::from_str(&text).map_err(|e| format!("RENKEI_JWT_KEYS {} is not a JWKS: {e}", path.display()))?;
+    let mut keys = HashMap::new();
+    for jwk in &set.keys {
+        let kid = jwk.common.key_id.clone().ok_or("every key of RENKEI_JWT_KEYS needs a kid")?;
+        let inferred = match &jwk.algorithm {
+            AlgorithmParameters::RSA(_) => Some(Algorithm::RS256),
+            AlgorithmParameters::EllipticCurve(p) if p.curve == EllipticCurve::P256 => Some(Algorithm::ES256),
+            AlgorithmParameters::OctetKeyPair(p) if p.curve == EllipticCurve::Ed25519 => Some(Algorithm::EdDSA),
+            _ => None,
+        };
+        let declared = jwk
+            .common
+            .key_algorithm
+            .map(Algorithm::try_from)
+            .transpose()
+            .map_err(|_| format!("key {kid}: unsupported alg"))?;
+        let alg = match (declared, inferred) {
+            (Some(d), Some(i)) if d == i => d,
+            (None, Some(i)) => i,
+            _ => {
+                return Err(format!("key {kid}: only RS256 (RSA), ES256 (P-256) and EdDSA (Ed25519) keys are accepted"))
+            }
+        };
+        let key = DecodingKey::from_jwk(jwk).map_err(|e| format!("key {kid}: {e}"))?;
+        if keys.insert(kid.clone(), (alg, key)).is_some() {
+            return Err(format!("RENKEI_JWT_KEYS names kid {kid} twice"));
+        }
+    }
+    Ok(keys)
 }
 
 fn actor_from(claims: Claims) -> Result<Actor, ApiError> {
@@ -119,7 +204,7 @@ pub fn sign(
         sub: sub.to_owned(),
         org: org.to_owned(),
         roles: roles.to_vec(),
-        iss: settings.issuer.clone(),
+        iss: settings.issuer().to_owned(),
         aud: serde_json::Value::String(settings.audience.clone()),
         exp: now + ttl.num_seconds(),
         iat: Some(now),
@@ -153,7 +238,12 @@ mod tests {
     use super::*;
 
     fn settings() -> JwtSettings {
-        JwtSettings { secret: Secret::new(vec![7; 32]), issuer: "renkei".into(), audience: "renkei".into() }
+        JwtSettings {
+            secret: Secret::new(vec![7; 32]),
+            issuers: vec!["renkei".into()],
+            audience: "renkei".into(),
+            keys_file: None,
+        }
     }
 
     #[test]
@@ -162,7 +252,7 @@ mod tests {
         let sub = uuid::Uuid::now_v7().to_string();
         let token =
             sign(&settings(), &sub, &org, &["admin".into(), "wizard".into()], chrono::Duration::hours(1)).unwrap();
-        let actor = Verifier::new(&settings()).verify(&token).unwrap();
+        let actor = Verifier::new(&settings()).unwrap().verify(&token).unwrap();
         assert_eq!(actor.roles, [Role::Admin]);
         assert_eq!(actor.org.to_string(), org);
     }
@@ -171,9 +261,12 @@ mod tests {
     fn client_subjects_and_bad_subjects() {
         let org = uuid::Uuid::now_v7().to_string();
         let token = sign(&settings(), "client:his-01", &org, &[], chrono::Duration::hours(1)).unwrap();
-        assert_eq!(Verifier::new(&settings()).verify(&token).unwrap().subject, Subject::Client("his-01".into()));
+        assert_eq!(
+            Verifier::new(&settings()).unwrap().verify(&token).unwrap().subject,
+            Subject::Client("his-01".into())
+        );
         let token = sign(&settings(), "nobody", &org, &[], chrono::Duration::hours(1)).unwrap();
-        assert_eq!(Verifier::new(&settings()).verify(&token).unwrap_err().code(), "invalid_token");
+        assert_eq!(Verifier::new(&settings()).unwrap().verify(&token).unwrap_err().code(), "invalid_token");
     }
 
     #[test]

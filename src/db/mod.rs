@@ -5,6 +5,7 @@
 pub mod audit;
 pub mod care_team;
 pub mod cases;
+pub mod clients;
 pub mod organizations;
 pub mod patients;
 pub mod practitioners;

@@ -192,3 +192,8 @@ pub fn get_many(conn: &mut DbConn, ids: &[PractitionerId]) -> DbResult<Vec<Pract
     let rows: Vec<Row> = p::practitioners.filter(p::id.eq_any(ids)).select(Row::as_select()).load(conn)?;
     rows.into_iter().map(Practitioner::try_from).collect()
 }
+
+/// Whether a practitioner of the directory is active; `None` if there is no such practitioner.
+pub fn active(conn: &mut DbConn, who: PractitionerId) -> DbResult<Option<bool>> {
+    Ok(p::practitioners.find(who.to_string()).select(p::active).first(conn).optional()?)
+}

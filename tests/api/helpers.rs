@@ -14,6 +14,7 @@ use serde_json::{json, Value};
 
 pub const ISSUER: &str = "renkei-test";
 pub const AUDIENCE: &str = "renkei-test-api";
+pub const IDP_ISSUER: &str = "https://idp.example.test/realms/region";
 
 /// A running server and what a test needs to talk to it.
 pub struct TestApp {
@@ -144,7 +145,13 @@ pub fn test_config(db: &TestDb) -> Config {
             sqlite_busy_timeout: Duration::from_secs(5),
             sqlite_synchronous: "NORMAL".into(),
         },
-        jwt: JwtSettings { secret: Secret::new(secret), issuer: ISSUER.into(), audience: AUDIENCE.into() },
+        jwt: JwtSettings {
+            secret: Secret::new(secret),
+            issuers: vec![ISSUER.into(), IDP_ISSUER.into()],
+            audience: AUDIENCE.into(),
+            keys_file: Some(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/idp/jwks.json").into()),
+        },
+        client_token_ttl: Duration::from_secs(900),
         shutdown_timeout: Duration::from_secs(5),
     }
 }
