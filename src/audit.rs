@@ -4,6 +4,7 @@
 
 use std::future::{ready, Ready};
 use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
 use actix_web::dev::Payload;
 use actix_web::{web, FromRequest, HttpRequest};
@@ -44,13 +45,16 @@ impl AuditLog {
     /// nothing is answered unaudited.
     pub async fn write(&self, entries: Vec<Entry>) -> ApiResult<()> {
         let (done, wait) = oneshot::channel();
-        let tx = self.tx.clone();
-        let job = Job { entries, done };
-        // A full queue blocks briefly: do it off the async worker.
-        web::block(move || tx.send(job))
-            .await
-            .map_err(|_| ApiError::unavailable("The audit log is not accepting entries"))?
-            .map_err(|_| ApiError::unavailable("The audit log is not accepting entries"))?;
+        let refused = || ApiError::unavailable("The audit log is not accepting entries");
+        match self.tx.try_send(Job { entries, done }) {
+            Ok(()) => {}
+            // A full queue: wait for room off the async worker.
+            Err(mpsc::TrySendError::Full(job)) => {
+                let tx = self.tx.clone();
+                web::block(move || tx.send(job)).await.map_err(|_| refused())?.map_err(|_| refused())?;
+            }
+            Err(mpsc::TrySendError::Disconnected(_)) => return Err(refused()),
+        }
         match wait.await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => {
@@ -62,19 +66,28 @@ impl AuditLog {
     }
 }
 
+/// How long a batch waits for more rows once it has one, when the last batch showed that
+/// requests are arriving together. Requests answered by one commit come back at once and
+/// would otherwise split into a tiny batch and a large one, commit after commit.
+const LINGER: Duration = Duration::from_micros(700);
+
 fn writer(db: &Db, rx: &mpsc::Receiver<Job>) {
+    let mut last_batch = 0usize;
     while let Ok(first) = rx.recv() {
         let mut jobs = vec![first];
         let mut rows = jobs[0].entries.len();
+        let deadline = Instant::now() + if last_batch > 1 { LINGER } else { Duration::ZERO };
         while rows < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(job) => {
-                    rows += job.entries.len();
-                    jobs.push(job);
-                }
-                Err(_) => break,
-            }
+            let next = match deadline.checked_duration_since(Instant::now()) {
+                Some(wait) if !wait.is_zero() => rx.recv_timeout(wait).ok(),
+                _ => rx.try_recv().ok(),
+            };
+            let Some(job) = next else { break };
+            rows += job.entries.len();
+            jobs.push(job);
         }
+        last_batch = rows;
+        tracing::debug!(rows, jobs = jobs.len(), "audit batch");
         let all: Vec<&Entry> = jobs.iter().flat_map(|j| j.entries.iter()).collect();
         let result = db.write_blocking(|c| db::audit::append(c, &all)).map_err(|e: db::DbError| e.to_string());
         for job in jobs {

@@ -10,6 +10,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::access::{change_case, read_case};
 use super::cases::managed_case;
+use super::required_id;
 use crate::audit::Audit;
 use crate::auth::{policy, Actor};
 use crate::db::{care_team, cases, practitioners, Db, DbConn, DbError};
@@ -176,16 +177,7 @@ pub async fn add(
         let case = managed_case(c, &who, id)?;
         let input = body?.0;
         let mut errors = Vec::new();
-        let who: Option<PractitionerId> = match input.practitioner_id {
-            None => {
-                errors.push(FieldError::new("practitioner_id", "required", "is required"));
-                None
-            }
-            Some(v) => v
-                .parse()
-                .map_err(|_| errors.push(FieldError::new("practitioner_id", "invalid_format", "must be a UUID")))
-                .ok(),
-        };
+        let who: Option<PractitionerId> = required_id("practitioner_id", input.practitioner_id, &mut errors);
         let role: Option<TeamRole> = match input.role {
             None => {
                 errors.push(FieldError::new("role", "required", "is required"));
@@ -351,16 +343,7 @@ fn handover(c: &mut DbConn, actor: &Actor, id: CaseId, role: TeamRole, input: Ha
     cases::lock_team(c, id)?;
     let case = cases::get_visible(c, id, &policy::case_scope(actor))?;
     let mut errors = Vec::new();
-    let who: Option<PractitionerId> = match input.practitioner_id {
-        None => {
-            errors.push(FieldError::new("practitioner_id", "required", "is required"));
-            None
-        }
-        Some(v) => v
-            .parse()
-            .map_err(|_| errors.push(FieldError::new("practitioner_id", "invalid_format", "must be a UUID")))
-            .ok(),
-    };
+    let who: Option<PractitionerId> = required_id("practitioner_id", input.practitioner_id, &mut errors);
     let effective_at = not_backdated("effective_at", input.effective_at, &mut errors);
     // The current primary may name the secondary who will work beside them at that time.
     let may_name_secondary = role == TeamRole::SecondaryPhysician

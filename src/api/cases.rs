@@ -6,6 +6,7 @@ use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
 use super::access::{change_case, read_case};
+use super::{optional_id, required_id as parse_id};
 use crate::audit::{Audit, Target};
 use crate::auth::{policy, Actor};
 use crate::db::{care_team, cases, organizations, patients, Db, DbConn, DbError};
@@ -46,20 +47,6 @@ pub struct CasePatch {
 pub struct CloseInput {
     #[schema(value_type = CloseReason)]
     pub reason: Option<String>,
-}
-
-fn optional_id<T: std::str::FromStr>(field: &str, value: Option<String>, errors: &mut Vec<FieldError>) -> Option<T> {
-    value.and_then(|v| parse_id(field, Some(v), errors))
-}
-
-fn parse_id<T: std::str::FromStr>(field: &str, value: Option<String>, errors: &mut Vec<FieldError>) -> Option<T> {
-    match value {
-        None => {
-            errors.push(FieldError::new(field, "required", "is required"));
-            None
-        }
-        Some(v) => v.parse().map_err(|_| errors.push(FieldError::new(field, "invalid_format", "must be a UUID"))).ok(),
-    }
 }
 
 /// A case the actor may see (404 otherwise) and manage (403 otherwise).

@@ -54,16 +54,7 @@ pub struct ClientCreated {
 fn parse_input(input: ClientInput) -> ApiResult<(String, OrganizationId, Vec<Role>)> {
     let mut errors = Vec::new();
     let name = text::required_text("name", input.name, 200, &mut errors);
-    let org: Option<OrganizationId> = match input.organization_id {
-        None => {
-            errors.push(FieldError::new("organization_id", "required", "is required"));
-            None
-        }
-        Some(v) => v
-            .parse()
-            .map_err(|_| errors.push(FieldError::new("organization_id", "invalid_format", "must be a UUID")))
-            .ok(),
-    };
+    let org: Option<OrganizationId> = super::required_id("organization_id", input.organization_id, &mut errors);
     let mut roles = Vec::new();
     match input.roles {
         None => errors.push(FieldError::new("roles", "required", "is required")),

@@ -75,6 +75,30 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(audit::access_log);
 }
 
+/// A required UUID field of a body: `required` or `invalid_format` when it is not one.
+pub(crate) fn required_id<T: std::str::FromStr>(
+    field: &str,
+    value: Option<String>,
+    errors: &mut Vec<FieldError>,
+) -> Option<T> {
+    match value {
+        None => {
+            errors.push(FieldError::new(field, "required", "is required"));
+            None
+        }
+        Some(v) => v.parse().map_err(|_| errors.push(FieldError::new(field, "invalid_format", "must be a UUID"))).ok(),
+    }
+}
+
+/// An optional UUID field or query parameter.
+pub(crate) fn optional_id<T: std::str::FromStr>(
+    field: &str,
+    value: Option<String>,
+    errors: &mut Vec<FieldError>,
+) -> Option<T> {
+    value.and_then(|v| required_id(field, Some(v), errors))
+}
+
 /// Anything no route matches.
 pub async fn unmatched() -> Result<actix_web::HttpResponse, ApiError> {
     Err(ApiError::new(actix_web::http::StatusCode::NOT_FOUND, "not_found", "No such endpoint"))

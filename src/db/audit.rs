@@ -60,6 +60,29 @@ impl TryFrom<Row> for Event {
     }
 }
 
+#[derive(Insertable)]
+#[diesel(table_name = super::schema::audit_events)]
+struct NewRow<'a> {
+    seq: i64,
+    id: &'a str,
+    at: chrono::NaiveDateTime,
+    request_id: &'a str,
+    actor_sub: &'a str,
+    actor_org: &'a str,
+    actor_roles: String,
+    client_id: Option<&'a str>,
+    action: &'a str,
+    resource_type: &'a str,
+    resource_id: Option<&'a str>,
+    patient_id: Option<&'a str>,
+    outcome: String,
+    status: i32,
+    purpose: String,
+    reason: Option<&'a str>,
+    prev_hash: String,
+    hash: String,
+}
+
 /// Appends entries to the chain, in order, inside the caller's transaction. The head row is
 /// updated first, so on PostgreSQL its row lock serialises appends from every instance until
 /// commit; on SQLite the write transaction already excludes other writers.
@@ -72,32 +95,44 @@ pub fn append(conn: &mut DbConn, entries: &[&Entry]) -> DbResult<()> {
     diesel::update(head::audit_chain.find(1)).set(head::last_seq.eq(head::last_seq)).execute(conn)?;
     let (mut seq, mut prev): (i64, String) =
         head::audit_chain.find(1).select((head::last_seq, head::last_hash)).first(conn)?;
+    let mut rows = Vec::with_capacity(entries.len());
     for e in entries {
         seq += 1;
         let hash = chain_hash(seq, e, &prev);
-        diesel::insert_into(a::audit_events)
-            .values((
-                a::seq.eq(seq),
-                a::id.eq(&e.id),
-                a::at.eq(to_db(e.at)),
-                a::request_id.eq(&e.request_id),
-                a::actor_sub.eq(&e.actor_sub),
-                a::actor_org.eq(&e.actor_org),
-                a::actor_roles.eq(to_json(&e.actor_roles)?),
-                a::client_id.eq(e.client_id.as_deref()),
-                a::action.eq(&e.action),
-                a::resource_type.eq(&e.resource_type),
-                a::resource_id.eq(e.resource_id.as_deref()),
-                a::patient_id.eq(e.patient_id.as_deref()),
-                a::outcome.eq(to_code(&e.outcome)?),
-                a::status.eq(i32::from(e.status)),
-                a::purpose.eq(to_code(&e.purpose)?),
-                a::reason.eq(e.reason.as_deref()),
-                a::prev_hash.eq(&prev),
-                a::hash.eq(&hash),
-            ))
-            .execute(conn)?;
-        prev = hash;
+        rows.push(NewRow {
+            seq,
+            id: &e.id,
+            at: to_db(e.at),
+            request_id: &e.request_id,
+            actor_sub: &e.actor_sub,
+            actor_org: &e.actor_org,
+            actor_roles: to_json(&e.actor_roles)?,
+            client_id: e.client_id.as_deref(),
+            action: &e.action,
+            resource_type: &e.resource_type,
+            resource_id: e.resource_id.as_deref(),
+            patient_id: e.patient_id.as_deref(),
+            outcome: to_code(&e.outcome)?,
+            status: i32::from(e.status),
+            purpose: to_code(&e.purpose)?,
+            reason: e.reason.as_deref(),
+            prev_hash: std::mem::replace(&mut prev, hash.clone()),
+            hash,
+        });
+    }
+    match conn {
+        // One multi-row INSERT per batch: a round trip per row is what a batch must not cost.
+        DbConn::Pg(pg) => {
+            for chunk in rows.chunks(1000) {
+                diesel::insert_into(a::audit_events).values(chunk).execute(pg)?;
+            }
+        }
+        // In-process: a statement per row costs microseconds.
+        DbConn::Sqlite(_) => {
+            for row in &rows {
+                diesel::insert_into(a::audit_events).values(row).execute(conn)?;
+            }
+        }
     }
     diesel::update(head::audit_chain.find(1)).set((head::last_seq.eq(seq), head::last_hash.eq(&prev))).execute(conn)?;
     Ok(())
