@@ -10,6 +10,7 @@ use actix_web::dev::Payload;
 use actix_web::{web, FromRequest, HttpRequest};
 use tokio::sync::oneshot;
 
+use crate::auth::jwt::Secret;
 use crate::auth::{Actor, Subject};
 use crate::db::{self, Db};
 use crate::domain::audit::{Entry, Outcome, Purpose};
@@ -28,17 +29,26 @@ struct Job {
 #[derive(Clone)]
 pub struct AuditLog {
     tx: mpsc::SyncSender<Job>,
+    key: std::sync::Arc<Secret>,
 }
 
 impl AuditLog {
-    pub fn start(db: Db) -> Self {
+    /// Starts the writer. `key` signs the chain; it must be the same on every instance.
+    pub fn start(db: Db, key: Secret) -> Self {
         let (tx, rx) = mpsc::sync_channel::<Job>(16_384);
+        let key = std::sync::Arc::new(key);
+        let writer_key = key.clone();
         std::thread::Builder::new()
             .name("renkei-audit".into())
-            .spawn(move || writer(&db, &rx))
+            .spawn(move || writer(&db, writer_key.expose(), &rx))
             .map(|_| ())
             .unwrap_or_else(|e| tracing::error!(error = %e, "cannot start the audit writer"));
-        AuditLog { tx }
+        AuditLog { tx, key }
+    }
+
+    /// The key of the chain (for verification).
+    pub fn key(&self) -> &[u8] {
+        self.key.expose()
     }
 
     /// Appends rows and waits until they are durable. An error here must stop the response:
@@ -71,7 +81,7 @@ impl AuditLog {
 /// would otherwise split into a tiny batch and a large one, commit after commit.
 const LINGER: Duration = Duration::from_micros(700);
 
-fn writer(db: &Db, rx: &mpsc::Receiver<Job>) {
+fn writer(db: &Db, key: &[u8], rx: &mpsc::Receiver<Job>) {
     let mut last_batch = 0usize;
     while let Ok(first) = rx.recv() {
         let mut jobs = vec![first];
@@ -89,7 +99,7 @@ fn writer(db: &Db, rx: &mpsc::Receiver<Job>) {
         last_batch = rows;
         tracing::debug!(rows, jobs = jobs.len(), "audit batch");
         let all: Vec<&Entry> = jobs.iter().flat_map(|j| j.entries.iter()).collect();
-        let result = db.write_blocking(|c| db::audit::append(c, &all)).map_err(|e: db::DbError| e.to_string());
+        let result = db.audit_blocking(|c| db::audit::append(c, key, &all)).map_err(|e: db::DbError| e.to_string());
         for job in jobs {
             let _ = job.done.send(result.clone());
         }
@@ -182,6 +192,23 @@ impl Audit {
                 "must state the emergency in 1 to 200 characters",
             )),
         }
+    }
+
+    /// Refuses a change that declares break-glass: break-glass is read-only.
+    pub fn refuse_break_glass(&self) -> ApiResult<()> {
+        if self.break_glass.is_some() {
+            return Err(ApiError::bad_request(
+                "break_glass_read_only",
+                "Break-glass allows reading only; send changes without X-Break-Glass",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Appends rows inside the caller's (write) transaction: a change and its row commit together.
+    pub fn append(&self, conn: &mut db::DbConn, entries: &[&Entry]) -> Result<(), ApiError> {
+        let Some(log) = &self.log else { return Err(ApiError::internal("the audit log is not configured")) };
+        Ok(db::audit::append(conn, log.key(), entries)?)
     }
 
     /// The row for an access by `actor`.

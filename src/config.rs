@@ -83,6 +83,9 @@ pub struct Config {
     pub workers: usize,
     pub db: DbSettings,
     pub jwt: JwtSettings,
+    /// The key of the access log's hash chain (HMAC): outside the database, the same on every
+    /// instance.
+    pub audit_key: Secret,
     /// Lifetime of tokens issued by the client-credentials grant.
     pub client_token_ttl: Duration,
     /// How long in-flight requests may take to finish after SIGTERM.
@@ -110,7 +113,16 @@ impl Config {
                 }
                 Secret::new(s.into_bytes())
             }
-            _ => load_or_create_secret(&args.data_dir)?,
+            _ => load_or_create_secret(&args.data_dir, "jwt-secret")?,
+        };
+        let audit_key = match std::env::var("RENKEI_AUDIT_KEY") {
+            Ok(s) if !s.is_empty() => {
+                if s.len() < 32 {
+                    return Err("RENKEI_AUDIT_KEY must be at least 32 bytes long".into());
+                }
+                Secret::new(s.into_bytes())
+            }
+            _ => load_or_create_secret(&args.data_dir, "audit-key")?,
         };
         let env_or = |key: &str, default: &str| {
             std::env::var(key).ok().filter(|v| !v.is_empty()).unwrap_or_else(|| default.to_owned())
@@ -135,6 +147,7 @@ impl Config {
                 audience: env_or("RENKEI_JWT_AUDIENCE", "renkei"),
                 keys_file: std::env::var_os("RENKEI_JWT_KEYS").filter(|v| !v.is_empty()).map(PathBuf::from),
             },
+            audit_key,
             client_token_ttl: Duration::from_secs(
                 env_or("RENKEI_CLIENT_TOKEN_TTL_SECS", "900")
                     .parse::<u64>()
@@ -147,10 +160,10 @@ impl Config {
     }
 }
 
-/// The HS256 secret kept in the data directory: read it, or generate 256 random bits on first
-/// start and write them readable by the owner only.
-pub fn load_or_create_secret(data_dir: &Path) -> Result<Secret, String> {
-    let path = data_dir.join("jwt-secret");
+/// A secret kept in the data directory (`jwt-secret`, `audit-key`): read it, or generate 256
+/// random bits on first start and write them readable by the owner only.
+pub fn load_or_create_secret(data_dir: &Path, name: &str) -> Result<Secret, String> {
+    let path = data_dir.join(name);
     match std::fs::read_to_string(&path) {
         Ok(text) if text.trim().len() >= 32 => {
             warn_if_readable_by_others(&path);
@@ -177,11 +190,11 @@ pub fn load_or_create_secret(data_dir: &Path) -> Result<Secret, String> {
             file.write_all(text.as_bytes())
                 .and_then(|()| file.sync_all())
                 .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-            tracing::info!(path = %path.display(), "generated a new token secret");
+            tracing::info!(path = %path.display(), "generated a new secret");
             Ok(Secret::new(text.into_bytes()))
         }
         // Another process created it first: use theirs.
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => load_or_create_secret(data_dir),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => load_or_create_secret(data_dir, name),
         Err(e) => Err(format!("cannot create {}: {e}", path.display())),
     }
 }
@@ -205,8 +218,8 @@ mod tests {
     #[test]
     fn secret_is_generated_once_owner_only_and_reused() {
         let dir = tempfile::tempdir().unwrap();
-        let first = load_or_create_secret(dir.path()).unwrap();
-        let second = load_or_create_secret(dir.path()).unwrap();
+        let first = load_or_create_secret(dir.path(), "jwt-secret").unwrap();
+        let second = load_or_create_secret(dir.path(), "jwt-secret").unwrap();
         assert_eq!(first.expose(), second.expose());
         assert_eq!(first.expose().len(), 43);
         #[cfg(unix)]

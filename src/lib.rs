@@ -52,7 +52,7 @@ impl Application {
         let active_cache = web::Data::new(auth::ActiveCache::default());
         let client_token_ttl = web::Data::new(api::clients::TokenTtl(config.client_token_ttl));
         let jwt_settings = web::Data::new(config.jwt.clone());
-        let audit_log = web::Data::new(audit::AuditLog::start(db.clone()));
+        let audit_log = web::Data::new(audit::AuditLog::start(db.clone(), config.audit_key.clone()));
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(db_data.clone())

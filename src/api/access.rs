@@ -4,7 +4,7 @@
 use crate::audit::{Audit, Target};
 use crate::auth::policy;
 use crate::auth::Actor;
-use crate::db::{self, cases, Db, DbConn};
+use crate::db::{cases, Db, DbConn};
 use crate::domain::case::Case;
 use crate::domain::ids::{CaseId, PatientId};
 use crate::error::{ApiError, ApiResult};
@@ -48,13 +48,16 @@ where
     T: Send + 'static,
     F: FnOnce(&mut DbConn) -> ApiResult<T> + Send + 'static,
 {
+    if let Err(e) = audit.refuse_break_glass() {
+        return audit.record(actor, Target::new(action, "case", id), Err(e)).await;
+    }
     let (tx_audit, tx_actor) = (audit.clone(), actor.clone());
     let result = db
         .write(move |c| {
             let value = f(c)?;
             let patient = cases::patient_of(c, id)?;
             let entry = tx_audit.entry(&tx_actor, Target::new(action, "case", id).patient(patient), 200);
-            db::audit::append(c, &[&entry])?;
+            tx_audit.append(c, &[&entry])?;
             Ok(value)
         })
         .await;
@@ -80,11 +83,14 @@ where
     F: FnOnce(&mut DbConn) -> ApiResult<(T, PatientId)> + Send + 'static,
 {
     let (tx_audit, tx_actor) = (audit.clone(), actor.clone());
+    let refused = audit.refuse_break_glass();
+    let status = if id.is_some() { 200 } else { 201 };
     let result = db
         .write(move |c| {
+            refused?;
             let (value, patient) = f(c)?;
             let target = Target::new(action, "patient", patient).patient(Some(patient));
-            db::audit::append(c, &[&tx_audit.entry(&tx_actor, target, 200)])?;
+            tx_audit.append(c, &[&tx_audit.entry(&tx_actor, target, status)])?;
             Ok(value)
         })
         .await;

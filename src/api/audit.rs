@@ -5,7 +5,7 @@ use actix_web::{get, web, HttpResponse};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::audit::{Audit, Target};
+use crate::audit::{Audit, AuditLog, Target};
 use crate::auth::{policy, Actor, Role};
 use crate::db::audit::{self as log, Verification};
 use crate::db::{patients, Db};
@@ -123,9 +123,10 @@ pub async fn list(actor: Actor, db: web::Data<Db>, query: web::Query<EventQuery>
     security(("bearer" = []))
 )]
 #[get("/api/v1/audit-events/verify")]
-pub async fn verify(actor: Actor, db: web::Data<Db>) -> ApiResult<HttpResponse> {
+pub async fn verify(actor: Actor, db: web::Data<Db>, audit_log: web::Data<AuditLog>) -> ApiResult<HttpResponse> {
     auditor(&actor)?;
-    let verdict = db.read(|c| Ok::<_, ApiError>(log::verify(c)?)).await?;
+    let key = audit_log.key().to_vec();
+    let verdict = db.read(move |c| Ok::<_, ApiError>(log::verify(c, &key)?)).await?;
     if !verdict.intact {
         tracing::error!(first_broken_seq = verdict.first_broken_seq, "the access log's hash chain is broken");
     }

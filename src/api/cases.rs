@@ -77,7 +77,7 @@ pub async fn create(
     db: web::Data<Db>,
     body: Result<Json<CaseInput>, ApiError>,
 ) -> ApiResult<HttpResponse> {
-    let parsed = parse_case_input(body);
+    let parsed = audit.refuse_break_glass().and_then(|()| parse_case_input(body));
     let patient = parsed.as_ref().ok().map(|p| p.0);
     let result = match parsed {
         Err(e) => Err(e),
@@ -102,7 +102,7 @@ async fn open_audited(
             policy::manage_case(&tx_actor, org)?;
             let case = open(c, &tx_actor, patient, org, notes.as_deref())?;
             let target = Target::new("case.create", "case", case.id).patient(Some(patient));
-            crate::db::audit::append(c, &[&tx_audit.entry(&tx_actor, target, 201)])?;
+            tx_audit.append(c, &[&tx_audit.entry(&tx_actor, target, 201)])?;
             Ok(case)
         })
         .await;

@@ -43,7 +43,9 @@ impl fmt::Debug for Secret {
 #[derive(Debug, Clone)]
 pub struct JwtSettings {
     pub secret: Secret,
-    /// Accepted issuers; the first is the one `renkei token` and the token endpoint sign as.
+    /// Accepted issuers. The first is Renkei's own (HS256 tokens: `renkei token`, the token
+    /// endpoint); the others are identity providers', accepted only on tokens signed with a key
+    /// of the JWKS file.
     pub issuers: Vec<String>,
     pub audience: String,
     /// A local JWKS file with identity providers' public keys.
@@ -103,7 +105,10 @@ impl Verifier {
     fn validation(&self, alg: Algorithm) -> Validation {
         let mut validation = Validation::new(alg);
         validation.set_required_spec_claims(&["exp", "iss", "aud"]);
-        validation.set_issuer(&self.issuers);
+        // Our own secret speaks for Renkei only; a provider's key never does.
+        let (own, providers) =
+            self.issuers.split_first().map_or((&[][..], &[][..]), |(o, p)| (std::slice::from_ref(o), p));
+        validation.set_issuer(if alg == Algorithm::HS256 { own } else { providers });
         validation.set_audience(&[self.audience.as_str()]);
         validation.leeway = LEEWAY_SECS;
         validation.validate_nbf = true;
@@ -137,6 +142,10 @@ impl Verifier {
                 _ => "The token is malformed",
             })
         })?;
+        // API clients get their tokens from our token endpoint only.
+        if alg != Algorithm::HS256 && data.claims.sub.starts_with("client:") {
+            return Err(invalid("An identity provider cannot speak for an API client"));
+        }
         actor_from(data.claims)
     }
 }

@@ -87,7 +87,7 @@ struct NewRow<'a> {
 /// updated first, so on PostgreSQL its row lock serialises appends from every instance until
 /// commit; on SQLite the write transaction already excludes other writers.
 #[tracing::instrument(skip_all, fields(n = entries.len()))]
-pub fn append(conn: &mut DbConn, entries: &[&Entry]) -> DbResult<()> {
+pub fn append(conn: &mut DbConn, key: &[u8], entries: &[&Entry]) -> DbResult<()> {
     if entries.is_empty() {
         return Ok(());
     }
@@ -98,7 +98,7 @@ pub fn append(conn: &mut DbConn, entries: &[&Entry]) -> DbResult<()> {
     let mut rows = Vec::with_capacity(entries.len());
     for e in entries {
         seq += 1;
-        let hash = chain_hash(seq, e, &prev);
+        let hash = chain_hash(key, seq, e, &prev);
         rows.push(NewRow {
             seq,
             id: &e.id,
@@ -192,20 +192,22 @@ pub struct Verification {
 
 /// Walks the whole chain in pages, recomputing every hash.
 #[tracing::instrument(skip(conn))]
-pub fn verify(conn: &mut DbConn) -> DbResult<Verification> {
+pub fn verify(conn: &mut DbConn, key: &[u8]) -> DbResult<Verification> {
     const PAGE: i64 = 2000;
     let (head_seq, head_hash): (i64, String) =
         head::audit_chain.find(1).select((head::last_seq, head::last_hash)).first(conn)?;
     let (mut prev, mut next_seq, mut checked) = (GENESIS.to_owned(), 1_i64, 0_i64);
     loop {
+        // Only up to the head read above: rows appended meanwhile are checked next time.
         let rows: Vec<Row> = a::audit_events
             .filter(a::seq.ge(next_seq))
+            .filter(a::seq.le(head_seq))
             .order(a::seq.asc())
             .limit(PAGE)
             .select(Row::as_select())
             .load(conn)?;
         let page = rows.into_iter().map(Event::try_from).collect::<DbResult<Vec<_>>>()?;
-        if let Some(broken) = first_broken(&page, prev.clone(), next_seq) {
+        if let Some(broken) = first_broken(key, &page, prev.clone(), next_seq) {
             return Ok(Verification {
                 intact: false,
                 checked: checked + (broken - next_seq),

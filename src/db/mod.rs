@@ -181,6 +181,9 @@ pub struct Db {
     /// SQLite: a single writer connection, so writers queue in the pool instead of fighting for
     /// the file lock. PostgreSQL: the same pool as `read`.
     write: DbPool,
+    /// The audit writer's own connection on PostgreSQL, so that a busy pool never delays the
+    /// rows every read waits for. SQLite: the single writer.
+    audit: DbPool,
     backend: &'static str,
 }
 
@@ -201,7 +204,8 @@ impl Db {
             Backend::Postgres(_) => {
                 let pool = build(settings.pool_size, String::new())
                     .map_err(|e| format!("cannot connect to PostgreSQL: {e}"))?;
-                Ok(Db { read: pool.clone(), write: pool, backend: "postgres" })
+                let audit = build(1, String::new()).map_err(|e| format!("cannot connect to PostgreSQL: {e}"))?;
+                Ok(Db { read: pool.clone(), write: pool, audit, backend: "postgres" })
             }
             Backend::Sqlite(path) => {
                 if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -222,7 +226,7 @@ impl Db {
                 let write = build(1, common.clone()).map_err(|e| format!("cannot open SQLite database: {e}"))?;
                 let read = build(settings.pool_size, format!("{common} PRAGMA query_only = ON;"))
                     .map_err(|e| format!("cannot open SQLite database: {e}"))?;
-                Ok(Db { read, write, backend: "sqlite" })
+                Ok(Db { read, audit: write.clone(), write, backend: "sqlite" })
             }
         }
     }
@@ -295,13 +299,13 @@ impl Db {
         .await
     }
 
-    /// [`Db::write`] for threads that are not async workers (the audit writer).
-    pub fn write_blocking<T, E, F>(&self, f: F) -> Result<T, E>
+    /// A write transaction on the audit writer's connection (a blocking call, for its thread).
+    pub fn audit_blocking<T, E, F>(&self, f: F) -> Result<T, E>
     where
         E: From<DbError>,
         F: FnOnce(&mut DbConn) -> Result<T, E>,
     {
-        let mut conn = checkout(&self.write)?;
+        let mut conn = checkout(&self.audit)?;
         write_transaction(&mut conn, f)
     }
 
@@ -313,9 +317,12 @@ impl Db {
         };
         let (c, i, m) = state(&self.read);
         let mut out = vec![("read", c, i, m)];
+        let (c, i, m) = state(&self.write);
         if self.backend == "sqlite" {
-            let (c, i, m) = state(&self.write);
             out.push(("write", c, i, m));
+        } else {
+            let (c, i, m) = state(&self.audit);
+            out.push(("audit", c, i, m));
         }
         out
     }
@@ -346,7 +353,8 @@ where
 {
     let begun = match conn {
         DbConn::Sqlite(c) => AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE"),
-        DbConn::Pg(c) => AnsiTransactionManager::begin_transaction(c),
+        // Explicit, whatever the server's default: the audit chain's head lock relies on it.
+        DbConn::Pg(c) => AnsiTransactionManager::begin_transaction_sql(c, "BEGIN ISOLATION LEVEL READ COMMITTED"),
     };
     begun.map_err(|e| E::from(DbError::from(e)))?;
     match f(conn) {

@@ -4,8 +4,9 @@
 //! so a changed, removed or inserted row breaks the chain from there on.
 
 use chrono::{DateTime, SecondsFormat, Utc};
+use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
+use sha2::Sha256;
 use utoipa::ToSchema;
 
 /// How an access ended.
@@ -83,10 +84,13 @@ pub struct Event {
 /// The hash before the first row.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
-/// The hash of a row: SHA-256 over its fields in a fixed order, separated by a unit separator
-/// that no field may contain unescaped, and the previous row's hash.
-pub fn chain_hash(seq: i64, e: &Entry, prev_hash: &str) -> String {
-    let mut h = Sha256::new();
+/// The hash of a row: HMAC-SHA-256, under a key kept outside the database, over its fields in a
+/// fixed order (separated by a unit separator that no field may contain unescaped) and the
+/// previous row's hash. Without the key, nobody with only database access can re-hash rows they
+/// changed.
+pub fn chain_hash(key: &[u8], seq: i64, e: &Entry, prev_hash: &str) -> String {
+    // HMAC takes keys of any length: this cannot fail.
+    let Ok(mut h) = Hmac::<Sha256>::new_from_slice(key) else { return String::new() };
     let fields: [&str; 15] = [
         &seq.to_string(),
         &e.id,
@@ -106,18 +110,18 @@ pub fn chain_hash(seq: i64, e: &Entry, prev_hash: &str) -> String {
     ];
     for f in fields {
         h.update(f.replace('\u{1f}', "\u{1f}\u{1f}").as_bytes());
-        h.update([0x1f]);
+        h.update(&[0x1f]);
     }
-    hex::encode(h.finalize())
+    hex::encode(h.finalize().into_bytes())
 }
 
 /// The first row whose link is broken, if any: checks each row's hash and that it points at
 /// the row before it, and that `seq` runs without gaps from `first_seq`.
-pub fn first_broken(events: &[Event], mut prev_hash: String, mut expected_seq: i64) -> Option<i64> {
+pub fn first_broken(key: &[u8], events: &[Event], mut prev_hash: String, mut expected_seq: i64) -> Option<i64> {
     for ev in events {
         if ev.seq != expected_seq
             || ev.prev_hash != prev_hash
-            || chain_hash(ev.seq, &ev.entry, &ev.prev_hash) != ev.hash
+            || chain_hash(key, ev.seq, &ev.entry, &ev.prev_hash) != ev.hash
         {
             return Some(expected_seq.min(ev.seq));
         }
@@ -130,6 +134,14 @@ pub fn first_broken(events: &[Event], mut prev_hash: String, mut expected_seq: i
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const KEY: &[u8] = b"test-audit-key-test-audit-key-32";
+
+    #[test]
+    fn without_the_key_a_rewritten_chain_does_not_verify() {
+        let c = chain(3);
+        assert_eq!(first_broken(b"another-key-another-key-another!", &c, GENESIS.into(), 1), Some(1));
+    }
 
     fn entry(n: u8) -> Entry {
         Entry {
@@ -156,7 +168,7 @@ mod tests {
         (1..=n)
             .map(|i| {
                 let e = entry(i);
-                let hash = chain_hash(i.into(), &e, &prev);
+                let hash = chain_hash(KEY, i.into(), &e, &prev);
                 let ev = Event { seq: i.into(), entry: e, prev_hash: prev.clone(), hash: hash.clone() };
                 prev = hash;
                 ev
@@ -166,24 +178,24 @@ mod tests {
 
     #[test]
     fn an_intact_chain_verifies() {
-        assert_eq!(first_broken(&chain(5), GENESIS.into(), 1), None);
+        assert_eq!(first_broken(KEY, &chain(5), GENESIS.into(), 1), None);
     }
 
     #[test]
     fn a_changed_field_breaks_the_chain_at_that_row() {
         let mut c = chain(5);
         c[2].entry.actor_sub = "someone-else".into();
-        assert_eq!(first_broken(&c, GENESIS.into(), 1), Some(3));
+        assert_eq!(first_broken(KEY, &c, GENESIS.into(), 1), Some(3));
         let mut c = chain(5);
         c[3].entry.outcome = Outcome::Denied;
-        assert_eq!(first_broken(&c, GENESIS.into(), 1), Some(4));
+        assert_eq!(first_broken(KEY, &c, GENESIS.into(), 1), Some(4));
     }
 
     #[test]
     fn a_removed_row_breaks_the_chain() {
         let mut c = chain(5);
         c.remove(1);
-        assert_eq!(first_broken(&c, GENESIS.into(), 1), Some(2));
+        assert_eq!(first_broken(KEY, &c, GENESIS.into(), 1), Some(2));
     }
 
     #[test]
@@ -194,7 +206,7 @@ mod tests {
         a.actor_org = "z".into();
         b.actor_sub = "x".into();
         b.actor_org = "y\u{1f}z".into();
-        assert_ne!(chain_hash(1, &a, GENESIS), chain_hash(1, &b, GENESIS));
+        assert_ne!(chain_hash(KEY, 1, &a, GENESIS), chain_hash(KEY, 1, &b, GENESIS));
     }
 
     #[test]

@@ -24,7 +24,8 @@ fn a_scripted_visit_writes_exactly_one_complete_row_per_access() {
     let w = app.world(); // patient.create + case.create
     app.handover(&w.coordinator, &w.case, "primary", &w.doctors[0], None).assert(200);
     app.get(&format!("/api/v1/cases/{}", w.case), &w.coordinator).assert(200);
-    let stranger = app.coordinator_of(&app.clinic("別の拠点"));
+    let stranger_org = app.clinic("別の拠点");
+    let stranger = app.coordinator_of(&stranger_org);
     app.get(&format!("/api/v1/cases/{}", w.case), &stranger).assert(404);
     let nurse = app.as_practitioner(&w.nurse, &w.clinic, &["nurse"]);
     app.post(&format!("/api/v1/cases/{}/activate", w.case), &nurse, &json!({})).assert(404);
@@ -69,13 +70,13 @@ fn a_scripted_visit_writes_exactly_one_complete_row_per_access() {
         assert_eq!(row["purpose"], "normal");
     }
     assert_eq!(rows[4]["status"], 404);
-    assert_eq!(rows[4]["actor_org"], rows[4]["actor_org"].as_str().unwrap(), "the refused stranger is named");
-    assert_ne!(rows[4]["actor_sub"], rows[3]["actor_sub"]);
-    // The chain links each row to the one before.
+    assert_eq!(rows[4]["actor_org"], stranger_org, "the refused stranger is named");
+    assert_eq!(rows[0]["status"], 201);
+    assert_eq!(rows[3]["actor_org"], w.base);
+    // Every access of the scenario touched this patient: the rows are consecutive and linked.
     for pair in rows.windows(2) {
-        if pair[1]["seq"].as_i64().unwrap() == pair[0]["seq"].as_i64().unwrap() + 1 {
-            assert_eq!(pair[1]["prev_hash"], pair[0]["hash"]);
-        }
+        assert_eq!(pair[1]["seq"].as_i64().unwrap(), pair[0]["seq"].as_i64().unwrap() + 1);
+        assert_eq!(pair[1]["prev_hash"], pair[0]["hash"]);
     }
 }
 
@@ -198,9 +199,12 @@ fn break_glass_lets_a_physician_read_outside_their_team_and_is_listed_for_review
     r.assert(200);
     app.request("GET", &format!("{path}/cover"), Some(&outsider), &glass, None).assert(200);
     app.request("GET", &format!("/api/v1/patients/{}", w.patient), Some(&outsider), &glass, None).assert(200);
-    // Read-only: a change under break-glass is refused as before.
+    // Read-only: a change that declares break-glass is refused outright, even for its managers.
     app.request("POST", &format!("{path}/cancel"), Some(&outsider), &glass, Some("{}"))
-        .assert_problem(404, "not_found");
+        .assert_problem(400, "break_glass_read_only");
+    app.request("POST", &format!("{path}/cancel"), Some(&w.coordinator), &glass, Some("{}"))
+        .assert_problem(400, "break_glass_read_only");
+    assert_eq!(app.get(&path, &w.coordinator).body["status"], "referred");
     // Lists do not open up.
     assert_eq!(app.request("GET", "/api/v1/cases", Some(&outsider), &glass, None).body["items"], json!([]));
     // Only physicians, and only with a reason.
@@ -215,7 +219,8 @@ fn break_glass_lets_a_physician_read_outside_their_team_and_is_listed_for_review
         ("case.read", "success"),
         ("case.cover", "success"),
         ("patient.read", "success"),
-        ("case.cancel", "not_found"),
+        ("case.cancel", "rejected"),
+        ("case.cancel", "rejected"),
         ("case.list", "success"),
         ("case.read", "denied"),
     ];

@@ -151,6 +151,7 @@ pub fn test_config(db: &TestDb) -> Config {
             audience: AUDIENCE.into(),
             keys_file: Some(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/idp/jwks.json").into()),
         },
+        audit_key: Secret::new(b"renkei-test-audit-key-0123456789".to_vec()),
         client_token_ttl: Duration::from_secs(900),
         shutdown_timeout: Duration::from_secs(5),
     }

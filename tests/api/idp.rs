@@ -62,17 +62,19 @@ fn two_live_keys_let_the_provider_rotate() {
 fn unknown_keys_other_algorithms_and_key_confusion_are_refused() {
     let app = spawn_app();
     let c = idp_claims(&app);
-    let refused = |token: String| {
+    let refused_because = |token: String, why: &str| {
         let r = app.get("/api/v1/organizations", &token);
         r.assert_problem(401, "invalid_token");
+        assert!(r.body["detail"].as_str().unwrap().contains(why), "{why}: {}", r.text);
     };
-    refused(sign(Algorithm::RS256, Some("rsa-unlisted"), "rsa-unlisted.pem", &c));
-    refused(sign(Algorithm::RS256, None, "rsa-2026-a.pem", &c));
+    let refused = |token: String| refused_because(token, "");
+    refused_because(sign(Algorithm::RS256, Some("rsa-unlisted"), "rsa-unlisted.pem", &c), "unknown key");
+    refused_because(sign(Algorithm::RS256, None, "rsa-2026-a.pem", &c), "must name its key");
     // The EC key's kid on an RSA signature.
-    refused(sign(Algorithm::RS256, Some("ec-2026"), "rsa-2026-a.pem", &c));
+    refused_because(sign(Algorithm::RS256, Some("ec-2026"), "rsa-2026-a.pem", &c), "not its key's algorithm");
     // HS256 "signed" with the RSA public key as its secret, naming the RSA key, or no key.
-    refused(sign(Algorithm::HS256, Some("rsa-2026-a"), "rsa-2026-a.pub.pem", &c));
-    refused(sign(Algorithm::HS256, None, "rsa-2026-a.pub.pem", &c));
+    refused_because(sign(Algorithm::HS256, Some("rsa-2026-a"), "rsa-2026-a.pub.pem", &c), "not its key's algorithm");
+    refused_because(sign(Algorithm::HS256, None, "rsa-2026-a.pub.pem", &c), "signature");
     // alg: none, naming a real key.
     use base64::Engine;
     let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -82,6 +84,23 @@ fn unknown_keys_other_algorithms_and_key_confusion_are_refused() {
     header.kid = Some("attacker-key".into());
     header.jku = Some("https://attacker.example.test/jwks.json".into());
     refused(jsonwebtoken::encode(&header, &c, &key("rsa-unlisted.pem", Algorithm::RS256)).unwrap());
+}
+
+#[test]
+fn a_provider_speaks_neither_as_renkei_nor_for_api_clients() {
+    let app = spawn_app();
+    let mut c = idp_claims(&app);
+    c["iss"] = json!(crate::helpers::ISSUER);
+    let r = app.get("/api/v1/organizations", &sign(Algorithm::RS256, Some("rsa-2026-a"), "rsa-2026-a.pem", &c));
+    r.assert_problem(401, "invalid_token");
+    let mut c = idp_claims(&app);
+    c["sub"] = json!("client:partner-system");
+    let r = app.get("/api/v1/organizations", &sign(Algorithm::RS256, Some("rsa-2026-a"), "rsa-2026-a.pem", &c));
+    assert!(r.body["detail"].as_str().unwrap().contains("API client"), "{}", r.text);
+    // And our own secret does not speak for the provider.
+    let mut c = idp_claims(&app);
+    c["iss"] = json!(IDP_ISSUER);
+    app.get("/api/v1/organizations", &app.sign(&c)).assert_problem(401, "invalid_token");
 }
 
 #[test]
