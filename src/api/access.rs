@@ -34,6 +34,20 @@ where
     audit.record(actor, Target::new(action, "case", id).patient(patient), result).await
 }
 
+/// Records a request about one case refused before it read anything (a malformed parameter),
+/// and answers the refusal.
+pub async fn refuse_case<T>(
+    db: &Db,
+    audit: &Audit,
+    actor: &Actor,
+    action: &'static str,
+    id: CaseId,
+    e: ApiError,
+) -> ApiResult<T> {
+    let patient = db.read(move |c| Ok::<_, ApiError>(cases::patient_of(c, id)?)).await.ok().flatten();
+    audit.record(actor, Target::new(action, "case", id).patient(patient), Err(e)).await
+}
+
 /// Changes one case's data in one transaction with its audit row. `f` does the checks (with
 /// the caller's ordinary scope: break-glass is read-only) and the change.
 pub async fn change_case<T, F>(

@@ -8,7 +8,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::access::{change_case, read_case};
+use super::access::{change_case, read_case, refuse_case};
 use super::cases::managed_case;
 use super::required_id;
 use crate::audit::Audit;
@@ -122,7 +122,7 @@ pub async fn team(
         None => Some(Utc::now()),
     };
     if !errors.is_empty() {
-        return Err(ApiError::validation(errors));
+        return refuse_case(&db, &audit, &actor, "care_team.read", id.into_inner(), ApiError::validation(errors)).await;
     }
     let at = if history { None } else { at };
     let view = read_case(&db, &audit, &actor, "care_team.read", id.into_inner(), move |c, case| {

@@ -10,7 +10,7 @@ use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::access::read_case;
+use super::access::{read_case, refuse_case};
 use super::care_team::PractitionerSummary;
 use crate::audit::Audit;
 use crate::auth::Actor;
@@ -112,7 +112,9 @@ pub async fn cover(
         Some(s) => parse_instant("at", &s, &mut errors),
         None => Some(Utc::now()),
     };
-    let Some(at) = at else { return Err(ApiError::validation(errors)) };
+    let Some(at) = at else {
+        return refuse_case(&db, &audit, &actor, "case.cover", id.into_inner(), ApiError::validation(errors)).await;
+    };
     let view = read_case(&db, &audit, &actor, "case.cover", id.into_inner(), move |c, case| {
         let (facts, contacts) = load(c, case, at, at + Duration::microseconds(1))?;
         let r = facts.resolve(at);
@@ -202,7 +204,10 @@ pub async fn notice(
         None => Some(today_jst(Utc::now())),
     };
     let to = q.to.and_then(|d| parse_date("to", &d, &mut errors));
-    let Some(from) = from else { return Err(ApiError::validation(errors)) };
+    let Some(from) = from else {
+        return refuse_case(&db, &audit, &actor, "case.coverage_notice", id.into_inner(), ApiError::validation(errors))
+            .await;
+    };
     let to = to.unwrap_or(from + Duration::days(13));
     if to < from || (to - from).num_days() >= MAX_NOTICE_DAYS {
         errors.push(FieldError::new(
@@ -211,10 +216,10 @@ pub async fn notice(
             format!("must be on or after from, within {MAX_NOTICE_DAYS} days"),
         ));
     }
-    if !errors.is_empty() {
-        return Err(ApiError::validation(errors));
-    }
     let id = id.into_inner();
+    if !errors.is_empty() {
+        return refuse_case(&db, &audit, &actor, "case.coverage_notice", id, ApiError::validation(errors)).await;
+    }
     let view = read_case(&db, &audit, &actor, "case.coverage_notice", id, move |c, case| {
         let patient = patients::get(c, case.patient_id)?;
         let (start, end) = (start_of_day_jst(from), start_of_day_jst(to + Duration::days(1)));

@@ -228,3 +228,18 @@ fn break_glass_lets_a_physician_read_outside_their_team_and_is_listed_for_review
     assert_eq!(review[0]["reason"], reason);
     assert_eq!(review[0]["actor_sub"], w.doctors[2]);
 }
+
+#[test]
+fn a_malformed_read_of_a_case_is_recorded_as_rejected() {
+    let app = spawn_app();
+    let w = app.world();
+    app.get(&format!("/api/v1/cases/{}/cover?at=noon", w.case), &w.coordinator)
+        .assert_problem(400, "validation_failed");
+    app.get(&format!("/api/v1/cases/{}/care-team?history=maybe", w.case), &w.coordinator).assert(400);
+    let rows = events(&app, &format!("&patient_id={}", w.patient));
+    let tail: Vec<(String, String)> = actions(&rows).into_iter().skip(2).collect();
+    assert_eq!(
+        tail,
+        [("case.cover", "rejected"), ("care_team.read", "rejected")].map(|(a, o)| (a.to_owned(), o.to_owned()))
+    );
+}
