@@ -67,6 +67,7 @@ impl Application {
                         .into()
                 }))
                 .app_data(web::QueryConfig::default().error_handler(|err, _| query_error(&err).into()))
+                .wrap(middleware::from_fn(http::idempotency::guard))
                 .wrap(
                     middleware::DefaultHeaders::new()
                         .add((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))

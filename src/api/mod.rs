@@ -110,7 +110,11 @@ pub async fn unmatched() -> Result<actix_web::HttpResponse, ApiError> {
     info(
         title = "Renkei API",
         description = "The open case-coordination API for home medical care in Japan (在宅医療・介護連携). \
-            JSON over HTTP, JWT bearer authentication, RFC 9457 problem details for every error.",
+            JSON over HTTP, JWT bearer authentication, RFC 9457 problem details for every error. \
+            Every creating POST accepts an `Idempotency-Key` header (1-255 visible ASCII characters, scoped per \
+            caller, kept 24 hours): a retry with the same body gets the first answer again (with \
+            `Idempotent-Replayed: true`), the same key with another body is 422 `idempotency_key_reused`, and a \
+            retry while the first is still running is 409 `idempotency_in_flight`.",
         license(name = "Apache-2.0")
     ),
     paths(

@@ -6,6 +6,7 @@ pub mod audit;
 pub mod care_team;
 pub mod cases;
 pub mod clients;
+pub mod idempotency;
 pub mod organizations;
 pub mod patients;
 pub mod practitioners;

@@ -2,6 +2,7 @@
 //! extractor, conditional requests and pagination. Nothing here knows the domain.
 
 pub mod conditional;
+pub mod idempotency;
 pub mod json;
 pub mod metrics;
 pub mod pagination;

@@ -12,6 +12,7 @@ mod clients;
 mod cover;
 mod errors;
 mod helpers;
+mod idempotency;
 mod idp;
 mod operations;
 mod organizations;
