@@ -16,6 +16,8 @@ pub mod time;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use crate::error::FieldError;
+
 /// One member of a JSON merge patch (RFC 7396): absent leaves the value as it is, `null`
 /// clears it, a value replaces it. Use with `#[serde(default)]`.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -47,5 +49,25 @@ impl<T: Serialize> Serialize for Patch<T> {
 impl<T> Patch<T> {
     pub fn is_absent(&self) -> bool {
         matches!(self, Patch::Absent)
+    }
+}
+
+/// A required member of a create body: reports `required` when it is absent.
+pub(crate) fn required<T>(errors: &mut Vec<FieldError>, field: &str, value: Option<T>) -> Option<T> {
+    if value.is_none() {
+        errors.push(FieldError::new(field, "required", "is required"));
+    }
+    value
+}
+
+/// A required member of a merge patch: absent leaves it, `null` is refused.
+pub(crate) fn required_patch<T>(errors: &mut Vec<FieldError>, field: &str, value: Patch<T>) -> Option<T> {
+    match value {
+        Patch::Absent => None,
+        Patch::Null => {
+            errors.push(organization::cannot_clear(field));
+            None
+        }
+        Patch::Value(v) => Some(v),
     }
 }

@@ -8,7 +8,7 @@ use utoipa::ToSchema;
 use super::codes::{MedicalInstitutionCode, MunicipalityCode};
 use super::ids::OrganizationId;
 use super::text;
-use super::Patch;
+use super::{required, required_patch, Patch};
 use crate::error::FieldError;
 
 /// What an organization is.
@@ -160,23 +160,12 @@ impl OrganizationFields {
     /// Parses a create body, reporting every invalid field at once.
     pub fn parse(input: OrganizationInput) -> Result<Self, Vec<FieldError>> {
         let mut errors = Vec::new();
-        let kind = match input.kind {
-            None => {
-                errors.push(FieldError::new("kind", "required", "is required"));
-                None
-            }
-            Some(k) => parse_kind(&k, &mut errors),
-        };
+        let kind = required(&mut errors, "kind", input.kind).and_then(|k| parse_kind(&k, &mut errors));
         let name = text::required_text("name", input.name, 200, &mut errors);
         let kana = input.kana.and_then(|k| text::kana("kana", k, &mut errors));
         let medical_institution_code = input.medical_institution_code.and_then(|c| parse_mic(&c, &mut errors));
-        let municipality_code = match input.municipality_code {
-            None => {
-                errors.push(FieldError::new("municipality_code", "required", "is required"));
-                None
-            }
-            Some(c) => parse_municipality(&c, &mut errors),
-        };
+        let municipality_code = required(&mut errors, "municipality_code", input.municipality_code)
+            .and_then(|c| parse_municipality(&c, &mut errors));
         let postal_code = input.postal_code.and_then(|p| text::postal_code("postal_code", &p, &mut errors));
         let address = text::optional_text("address", input.address, 300, &mut errors);
         let phone = input.phone.and_then(|p| text::phone("phone", p, &mut errors));
@@ -202,27 +191,17 @@ impl OrganizationFields {
     pub fn patched(&self, patch: OrganizationPatch) -> Result<Self, Vec<FieldError>> {
         let mut errors = Vec::new();
         let mut next = self.clone();
-        match patch.kind {
-            Patch::Absent => {}
-            Patch::Null => errors.push(cannot_clear("kind")),
-            Patch::Value(k) => next.kind = parse_kind(&k, &mut errors).unwrap_or(next.kind),
+        if let Some(k) = required_patch(&mut errors, "kind", patch.kind) {
+            next.kind = parse_kind(&k, &mut errors).unwrap_or(next.kind);
         }
-        match patch.name {
-            Patch::Absent => {}
-            Patch::Null => errors.push(cannot_clear("name")),
-            Patch::Value(n) => next.name = text::required_text("name", Some(n), 200, &mut errors).unwrap_or(next.name),
+        if let Some(n) = required_patch(&mut errors, "name", patch.name) {
+            next.name = text::required_text("name", Some(n), 200, &mut errors).unwrap_or(next.name);
         }
-        match patch.municipality_code {
-            Patch::Absent => {}
-            Patch::Null => errors.push(cannot_clear("municipality_code")),
-            Patch::Value(c) => {
-                next.municipality_code = parse_municipality(&c, &mut errors).unwrap_or(next.municipality_code)
-            }
+        if let Some(c) = required_patch(&mut errors, "municipality_code", patch.municipality_code) {
+            next.municipality_code = parse_municipality(&c, &mut errors).unwrap_or(next.municipality_code);
         }
-        match patch.active {
-            Patch::Absent => {}
-            Patch::Null => errors.push(cannot_clear("active")),
-            Patch::Value(a) => next.active = a,
+        if let Some(a) = required_patch(&mut errors, "active", patch.active) {
+            next.active = a;
         }
         match patch.services {
             Patch::Absent => {}

@@ -8,9 +8,10 @@ use utoipa::ToSchema;
 
 use super::codes::MunicipalityCode;
 use super::ids::{OrganizationId, PatientId};
-use super::organization::{apply_optional, cannot_clear, parse_enum};
+use super::organization::{apply_optional, parse_enum};
 use super::text;
 use super::Patch;
+use super::{required, required_patch};
 use crate::error::FieldError;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -263,24 +264,6 @@ impl PatientFields {
         } else {
             Err(errors)
         }
-    }
-}
-
-fn required<T>(errors: &mut Vec<FieldError>, field: &str, value: Option<T>) -> Option<T> {
-    if value.is_none() {
-        errors.push(FieldError::new(field, "required", "is required"));
-    }
-    value
-}
-
-fn required_patch<T>(errors: &mut Vec<FieldError>, field: &str, value: Patch<T>) -> Option<T> {
-    match value {
-        Patch::Absent => None,
-        Patch::Null => {
-            errors.push(cannot_clear(field));
-            None
-        }
-        Patch::Value(v) => Some(v),
     }
 }
 

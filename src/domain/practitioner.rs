@@ -6,9 +6,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::ids::{OrganizationId, PractitionerId};
-use super::organization::{apply_optional, cannot_clear, parse_enum};
+use super::organization::{apply_optional, parse_enum};
 use super::text;
-use super::Patch;
+use super::{required, required_patch, Patch};
 use crate::error::FieldError;
 
 /// A practitioner's profession.
@@ -124,28 +124,12 @@ impl PractitionerFields {
     /// Parses a create body, reporting every invalid field at once.
     pub fn parse(input: PractitionerInput) -> Result<Self, Vec<FieldError>> {
         let mut errors = Vec::new();
-        let organization_id = match input.organization_id {
-            None => {
-                errors.push(FieldError::new("organization_id", "required", "is required"));
-                None
-            }
-            Some(id) => parse_org_id(&id, &mut errors),
-        };
+        let organization_id = required(&mut errors, "organization_id", input.organization_id)
+            .and_then(|id| parse_org_id(&id, &mut errors));
         let name = text::required_text("name", input.name, 100, &mut errors);
-        let kana = match input.kana {
-            None => {
-                errors.push(FieldError::new("kana", "required", "is required"));
-                None
-            }
-            Some(k) => text::kana("kana", k, &mut errors),
-        };
-        let profession = match input.profession {
-            None => {
-                errors.push(FieldError::new("profession", "required", "is required"));
-                None
-            }
-            Some(p) => parse_enum::<Profession>("profession", &p, &mut errors),
-        };
+        let kana = required(&mut errors, "kana", input.kana).and_then(|k| text::kana("kana", k, &mut errors));
+        let profession = required(&mut errors, "profession", input.profession)
+            .and_then(|p| parse_enum::<Profession>("profession", &p, &mut errors));
         let registration_number = input.registration_number.and_then(|r| parse_registration(&r, &mut errors));
         let phone = input.phone.and_then(|p| text::phone("phone", p, &mut errors));
         let email = input.email.and_then(|e| parse_email(&e, &mut errors));
@@ -176,30 +160,20 @@ impl PractitionerFields {
     pub fn patched(&self, patch: PractitionerPatch) -> Result<Self, Vec<FieldError>> {
         let mut errors = Vec::new();
         let mut next = self.clone();
-        match patch.organization_id {
-            Patch::Absent => {}
-            Patch::Null => errors.push(cannot_clear("organization_id")),
-            Patch::Value(id) => next.organization_id = parse_org_id(&id, &mut errors).unwrap_or(next.organization_id),
+        if let Some(id) = required_patch(&mut errors, "organization_id", patch.organization_id) {
+            next.organization_id = parse_org_id(&id, &mut errors).unwrap_or(next.organization_id);
         }
-        match patch.name {
-            Patch::Absent => {}
-            Patch::Null => errors.push(cannot_clear("name")),
-            Patch::Value(n) => next.name = text::required_text("name", Some(n), 100, &mut errors).unwrap_or(next.name),
+        if let Some(n) = required_patch(&mut errors, "name", patch.name) {
+            next.name = text::required_text("name", Some(n), 100, &mut errors).unwrap_or(next.name);
         }
-        match patch.kana {
-            Patch::Absent => {}
-            Patch::Null => errors.push(cannot_clear("kana")),
-            Patch::Value(k) => next.kana = text::kana("kana", k, &mut errors).unwrap_or(next.kana),
+        if let Some(k) = required_patch(&mut errors, "kana", patch.kana) {
+            next.kana = text::kana("kana", k, &mut errors).unwrap_or(next.kana);
         }
-        match patch.profession {
-            Patch::Absent => {}
-            Patch::Null => errors.push(cannot_clear("profession")),
-            Patch::Value(p) => next.profession = parse_enum("profession", &p, &mut errors).unwrap_or(next.profession),
+        if let Some(p) = required_patch(&mut errors, "profession", patch.profession) {
+            next.profession = parse_enum("profession", &p, &mut errors).unwrap_or(next.profession);
         }
-        match patch.active {
-            Patch::Absent => {}
-            Patch::Null => errors.push(cannot_clear("active")),
-            Patch::Value(a) => next.active = a,
+        if let Some(a) = required_patch(&mut errors, "active", patch.active) {
+            next.active = a;
         }
         apply_optional(&mut next.registration_number, patch.registration_number, |r| {
             parse_registration(&r, &mut errors)

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::ids::{AbsenceId, OrganizationId, PractitionerId, ShiftId};
+use super::required;
 use super::text;
 use super::time::{check_order, parse_instant, Period};
 use crate::error::FieldError;
@@ -95,20 +96,8 @@ fn period(
     max: Duration,
     errors: &mut Vec<FieldError>,
 ) -> Option<(DateTime<Utc>, DateTime<Utc>)> {
-    let start = match starts_at {
-        None => {
-            errors.push(FieldError::new("starts_at", "required", "is required"));
-            None
-        }
-        Some(s) => parse_instant("starts_at", &s, errors),
-    };
-    let end = match ends_at {
-        None => {
-            errors.push(FieldError::new("ends_at", "required", "is required"));
-            None
-        }
-        Some(s) => parse_instant("ends_at", &s, errors),
-    };
+    let start = required(errors, "starts_at", starts_at).and_then(|s| parse_instant("starts_at", &s, errors));
+    let end = required(errors, "ends_at", ends_at).and_then(|s| parse_instant("ends_at", &s, errors));
     let (start, end) = (start?, end?);
     if !check_order(start, end, errors) {
         return None;
@@ -139,16 +128,11 @@ impl NewAbsence {
 impl NewShift {
     pub fn parse(input: ShiftInput) -> Result<Self, Vec<FieldError>> {
         let mut errors = Vec::new();
-        let practitioner_id = match input.practitioner_id {
-            None => {
-                errors.push(FieldError::new("practitioner_id", "required", "is required"));
-                None
-            }
-            Some(id) => id
-                .parse()
+        let practitioner_id = required(&mut errors, "practitioner_id", input.practitioner_id).and_then(|id| {
+            id.parse()
                 .map_err(|_| errors.push(FieldError::new("practitioner_id", "invalid_format", "must be a UUID")))
-                .ok(),
-        };
+                .ok()
+        });
         let p = period(input.starts_at, input.ends_at, MAX_SHIFT, &mut errors);
         match (practitioner_id, p) {
             (Some(practitioner_id), Some((starts_at, ends_at))) if errors.is_empty() => {
