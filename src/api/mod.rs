@@ -12,6 +12,8 @@ pub mod organizations;
 pub mod patients;
 pub mod practitioners;
 pub mod schedule;
+pub mod screening_templates;
+pub mod screenings;
 
 use actix_web::web::ServiceConfig;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -70,6 +72,21 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(care_team::remove_secondary)
         .service(cover::cover)
         .service(cover::notice)
+        .service(screening_templates::create)
+        .service(screening_templates::list)
+        .service(screening_templates::get)
+        .service(screening_templates::update)
+        .service(screening_templates::publish)
+        .service(screenings::create)
+        .service(screenings::list)
+        .service(screenings::get)
+        .service(screenings::update)
+        .service(screenings::submit)
+        .service(screenings::withdraw)
+        .service(screenings::decline)
+        .service(screenings::accept)
+        .service(screenings::revise)
+        .service(screenings::milestone)
         .service(audit::verify)
         .service(audit::list)
         .service(audit::access_log);
@@ -130,6 +147,10 @@ pub async fn unmatched() -> Result<actix_web::HttpResponse, ApiError> {
         care_team::team, care_team::add, care_team::get_member, care_team::end, care_team::set_primary, care_team::set_secondary,
         care_team::remove_secondary,
         cover::cover, cover::notice,
+        screening_templates::create, screening_templates::list, screening_templates::get,
+        screening_templates::update, screening_templates::publish,
+        screenings::create, screenings::list, screenings::get, screenings::update, screenings::submit,
+        screenings::withdraw, screenings::decline, screenings::accept, screenings::revise, screenings::milestone,
         audit::list, audit::verify, audit::access_log,
     ),
     components(schemas(Problem, FieldError)),
@@ -143,6 +164,7 @@ pub async fn unmatched() -> Result<actix_web::HttpResponse, ApiError> {
         (name = "cases", description = "Cases of home care and their state machine (DOMAIN.md §1)"),
         (name = "care team", description = "Care teams and the primary/secondary physician handover (DOMAIN.md §2–3)"),
         (name = "cover", description = "Who covers the patient now, and the written coverage notice"),
+        (name = "screening", description = "Discharge screening templates and sheets from hospitals (DOMAIN.md §4)"),
         (name = "audit", description = "The hash-chained access log (DOMAIN.md §7)"),
     )
 )]

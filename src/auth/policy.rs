@@ -109,3 +109,56 @@ pub fn manage_roster(actor: &Actor, org: OrganizationId) -> Result<(), ApiError>
         Err(ApiError::forbidden("Only the organization's coordinators may change its on-call roster"))
     }
 }
+
+/// Which screening sheets an actor may read (DOMAIN.md §4). The storage layer turns this into a
+/// filter inside the query.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SheetScope {
+    /// Every sheet of this hospital (its discharge staff).
+    pub hospital: Option<OrganizationId>,
+    /// Every submitted sheet addressed to this base (its coordinators and admins).
+    pub base: Option<OrganizationId>,
+    /// Every sheet linked to a case whose team has this practitioner now.
+    pub member: Option<PractitionerId>,
+}
+
+impl SheetScope {
+    pub fn is_empty(&self) -> bool {
+        self.hospital.is_none() && self.base.is_none() && self.member.is_none()
+    }
+}
+
+pub fn sheet_scope(actor: &Actor) -> SheetScope {
+    SheetScope {
+        hospital: actor.has(Role::HospitalDischarge).then_some(actor.org),
+        base: actor.has_any(&[Role::Coordinator, Role::Admin]).then_some(actor.org),
+        member: case_scope(actor).member,
+    }
+}
+
+/// A hospital's discharge staff (or its API client) send and correct the hospital's sheets.
+pub fn send_screening(actor: &Actor, hospital: OrganizationId) -> Result<(), ApiError> {
+    if actor.org == hospital && actor.has(Role::HospitalDischarge) {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden("Only the hospital's discharge staff may send or change its screening sheets"))
+    }
+}
+
+/// The base's coordinators (and admins) review the sheets addressed to it.
+pub fn review_screening(actor: &Actor, base: OrganizationId) -> Result<(), ApiError> {
+    if actor.org == base && actor.has_any(&[Role::Coordinator, Role::Admin]) {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden("Only coordinators of the addressed base may review this sheet"))
+    }
+}
+
+/// An organization's admins and discharge staff keep its own screening templates.
+pub fn manage_templates(actor: &Actor, owner: Option<OrganizationId>) -> Result<(), ApiError> {
+    if owner == Some(actor.org) && actor.has_any(&[Role::Admin, Role::HospitalDischarge]) {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden("Only the owning organization's admins and discharge staff may change its templates"))
+    }
+}

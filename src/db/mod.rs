@@ -12,6 +12,7 @@ pub mod patients;
 pub mod practitioners;
 pub mod schedule;
 pub mod schema;
+pub mod screenings;
 
 use std::path::PathBuf;
 use std::time::Duration;

@@ -203,3 +203,15 @@ pub fn list(conn: &mut DbConn, scope: &CaseScope, filter: &Filter, page: &PageRe
     let items = rows.into_iter().map(Patient::try_from).collect::<DbResult<Vec<_>>>()?;
     Ok(page.finish(items, |x| x.id.to_string()))
 }
+
+/// Patients the scope may read born on `birth_date` (for likely matches; at most 20).
+pub fn born_on(conn: &mut DbConn, scope: &CaseScope, birth_date: chrono::NaiveDate) -> DbResult<Vec<Patient>> {
+    let rows: Vec<Row> = p::patients
+        .select(Row::as_select())
+        .filter(visible(scope))
+        .filter(p::birth_date.eq(birth_date))
+        .order(p::id.asc())
+        .limit(20)
+        .load(conn)?;
+    rows.into_iter().map(Patient::try_from).collect()
+}

@@ -129,6 +129,62 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    screening_templates (id) {
+        id -> Text,
+        owner_organization_id -> Nullable<Text>,
+        owner_key -> Text,
+        code -> Text,
+        template_version -> Integer,
+        title_ja -> Text,
+        title_en -> Text,
+        scoring -> Text,
+        threshold -> Nullable<Integer>,
+        items -> Text,
+        status -> Text,
+        published_at -> Nullable<Timestamp>,
+        version -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    screening_sheets (id) {
+        id -> Text,
+        hospital_id -> Text,
+        base_organization_id -> Text,
+        encounter_ref -> Text,
+        revision -> Integer,
+        supersedes_id -> Nullable<Text>,
+        template_id -> Text,
+        patient_id -> Nullable<Text>,
+        demographics -> Nullable<Text>,
+        admitted_at -> Timestamp,
+        emergency_admission -> Bool,
+        expected_discharge_on -> Nullable<Date>,
+        answers -> Text,
+        notes -> Nullable<Text>,
+        factors -> Text,
+        score -> Integer,
+        result -> Nullable<Text>,
+        status -> Text,
+        screening_due_at -> Timestamp,
+        week_due_at -> Timestamp,
+        submitted_at -> Nullable<Timestamp>,
+        interview_held_at -> Nullable<Timestamp>,
+        conference_held_at -> Nullable<Timestamp>,
+        case_id -> Nullable<Text>,
+        decline_reason -> Nullable<Text>,
+        decided_by -> Nullable<Text>,
+        decided_at -> Nullable<Timestamp>,
+        content_hash -> Text,
+        version -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(cases -> patients (patient_id));
 diesel::joinable!(care_team_members -> cases (case_id));
 diesel::allow_tables_to_appear_in_same_query!(
@@ -140,6 +196,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     care_team_members,
     absences,
     on_call_shifts,
+    screening_templates,
+    screening_sheets,
 );
 
 diesel::table! {

@@ -72,3 +72,11 @@ typed_id!(
     /// A shift of an organization's on-call roster.
     ShiftId
 );
+typed_id!(
+    /// A version of a discharge screening template (≈ FHIR Questionnaire).
+    TemplateId
+);
+typed_id!(
+    /// A discharge screening sheet (≈ FHIR QuestionnaireResponse); each revision has its own id.
+    ScreeningId
+);

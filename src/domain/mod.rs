@@ -11,6 +11,7 @@ pub mod organization;
 pub mod patient;
 pub mod practitioner;
 pub mod schedule;
+pub mod screening;
 pub mod text;
 pub mod time;
 

@@ -62,6 +62,24 @@ impl<T: DeserializeOwned + 'static> FromRequest for Json<T> {
     }
 }
 
+/// A body that may be left out (a transition with optional parameters): `None` when empty,
+/// otherwise checked exactly as [`Json`] checks it.
+pub fn optional<T: DeserializeOwned>(req: &HttpRequest, body: &[u8]) -> Result<Option<T>, ApiError> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    let is_json = matches!(req.mime_type(), Ok(Some(m))
+        if m.type_() == "application" && (m.subtype() == "json" || m.suffix().is_some_and(|s| s == "json")));
+    if !is_json {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "The body must be JSON, sent with Content-Type: application/json",
+        ));
+    }
+    parse(body).map(Some)
+}
+
 fn too_large() -> ApiError {
     ApiError::new(
         StatusCode::PAYLOAD_TOO_LARGE,

@@ -19,4 +19,5 @@ mod organizations;
 mod patients;
 mod practitioners;
 mod schedule;
+mod screenings;
 mod storage;

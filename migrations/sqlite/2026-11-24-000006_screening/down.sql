@@ -1,0 +1,2 @@
+DROP TABLE screening_sheets;
+DROP TABLE screening_templates;
