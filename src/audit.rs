@@ -250,6 +250,26 @@ impl Audit {
         result
     }
 
+    /// Like [`Audit::record`], with one more row per other patient the answer disclosed (a
+    /// proposal of likely patient records): one commit for all.
+    pub async fn record_disclosing<T>(
+        &self,
+        actor: &Actor,
+        target: Target,
+        disclosed: Vec<Target>,
+        result: ApiResult<T>,
+    ) -> ApiResult<T> {
+        let status = match &result {
+            Ok(_) => 200,
+            Err(e) => e.status().as_u16(),
+        };
+        let mut entries = vec![self.entry(actor, target, status)];
+        entries.extend(disclosed.into_iter().map(|t| self.entry(actor, t, status)));
+        let Some(log) = &self.log else { return Err(ApiError::internal("the audit log is not configured")) };
+        log.write(entries).await?;
+        result
+    }
+
     /// Records a change's failure; a success was recorded inside its own transaction.
     pub async fn after_change<T>(
         &self,

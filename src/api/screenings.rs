@@ -501,6 +501,13 @@ fn intake_tx(
     match repeat_of(c, hospital, encounter_ref, &content.hash())? {
         Some(Repeat::Same(id)) => {
             let sheet = screenings::get_sheet(c, id)?;
+            if sheet.status == SheetStatus::Draft && status == SheetStatus::Submitted {
+                return Err(ApiError::conflict(
+                    "duplicate_encounter",
+                    "This encounter's sheet is still a draft: submit it with POST /api/v1/screenings/{id}/submit",
+                )
+                .with("existing_id", id.to_string()));
+            }
             let target = Target::new("screening.create", "screening", id).patient(sheet.patient_id);
             audit.append(c, &[&audit.entry(actor, target, 200)])?;
             return Ok(Created::Existing(sheet));
@@ -539,7 +546,7 @@ fn with_candidates(c: &mut DbConn, actor: &Actor, mut sheet: Sheet) -> ApiResult
 }
 
 fn candidates(c: &mut DbConn, actor: &Actor, d: &Demographics) -> ApiResult<Vec<PatientCandidate>> {
-    let found = patients::born_on(c, &policy::case_scope(actor), d.birth_date)?;
+    let found = patients::born_on(c, &policy::case_scope(actor), d.birth_date, &d.kana)?;
     Ok(found
         .into_iter()
         .filter(|p| d.likely_same(&p.kana, p.birth_date))
@@ -572,7 +579,18 @@ async fn read_sheet(db: &Db, audit: &Audit, actor: &Actor, id: ScreeningId) -> A
             Ok::<_, ApiError>((result, patient))
         })
         .await?;
-    audit.record(actor, Target::new("screening.read", "screening", id).patient(patient), result).await
+    // Likely patient records shown to the reviewer are accesses to those patients' data too.
+    let disclosed: Vec<Target> = match &result {
+        Ok(sheet) => sheet
+            .patient_candidates
+            .iter()
+            .flatten()
+            .map(|p| Target::new("screening.candidate", "patient", p.id).patient(Some(p.id)))
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    let target = Target::new("screening.read", "screening", id).patient(patient);
+    audit.record_disclosing(actor, target, disclosed, result).await
 }
 
 /// Changes one sheet in one transaction with its audit rows: the sheet's own, and one per
@@ -611,6 +629,10 @@ where
     audit.record(actor, target(patient), result).await
 }
 
+fn concurrent_change() -> ApiError {
+    ApiError::conflict("concurrent_change", "The sheet changed while this request ran; read it again and retry")
+}
+
 fn invalid_transition(from: SheetStatus, event: SheetEvent) -> ApiError {
     let state = crate::db::to_code(&from).unwrap_or_default();
     ApiError::conflict("invalid_transition", format!("A sheet that is {state} cannot {}", event.name()))
@@ -620,8 +642,12 @@ fn invalid_transition(from: SheetStatus, event: SheetEvent) -> ApiError {
 /// Runs a status change as a compare-and-set on the current status.
 fn step(c: &mut DbConn, sheet: &Sheet, event: SheetEvent, d: &screenings::Decision) -> ApiResult<Sheet> {
     let to = transition(sheet.status, event).ok_or_else(|| invalid_transition(sheet.status, event))?;
-    if !screenings::transition(c, sheet.id, sheet.status, to, d)? {
-        return Err(invalid_transition(screenings::get_sheet(c, sheet.id)?.status, event));
+    if !screenings::transition(c, sheet.id, (sheet.status, sheet.version), to, d)? {
+        let now = screenings::get_sheet(c, sheet.id)?;
+        if now.status != sheet.status {
+            return Err(invalid_transition(now.status, event));
+        }
+        return Err(concurrent_change());
     }
     Ok(screenings::get_sheet(c, sheet.id)?)
 }
@@ -1070,7 +1096,7 @@ pub async fn accept(
                 return Err(ApiError::conflict("case_not_open", "The case is closed or cancelled"));
             }
             check_same(current, &patients::get(c, case.patient_id)?)?;
-            if input.patient_id.as_deref().is_some_and(|p| p != case.patient_id.to_string()) {
+            if input.patient_id.as_deref().is_some_and(|p| p.parse::<PatientId>().ok() != Some(case.patient_id)) {
                 return Err(mismatch("patient_id is not the case's patient"));
             }
             (case_id, case.patient_id)
@@ -1090,7 +1116,13 @@ pub async fn accept(
                 )
                 .with("existing_id", existing.to_string()));
             }
-            let case = cases::insert(c, patient, base, None, &who.sub())?;
+            let case = cases::insert(c, patient, base, None, &who.sub()).map_err(|e| match e {
+                DbError::Unique(_) => ApiError::conflict(
+                    "open_case_exists",
+                    "The patient already has an open case at this base: accept with its case_id",
+                ),
+                e => e.into(),
+            })?;
             created.push(Target::new("case.create", "case", case.id).patient(Some(patient)));
             (case.id, patient)
         };
@@ -1132,7 +1164,7 @@ pub async fn revise(
     let who = actor.clone();
     let sheet = change_sheet(&db, &audit, &actor, "screening.revise", id.into_inner(), move |c, current| {
         policy::send_screening(&who, current.hospital_id)?;
-        if current.status != SheetStatus::Submitted {
+        if transition(current.status, SheetEvent::Revise).is_none() {
             return Err(invalid_transition(current.status, SheetEvent::Revise));
         }
         let mut parsed = parse_revision(body?.0, Utc::now())?;
@@ -1207,8 +1239,15 @@ pub async fn milestone(
             return Err(ApiError::conflict("invalid_transition", "The sheet is closed")
                 .with("current_status", crate::db::to_code(&current.status).unwrap_or_default()));
         }
-        if !screenings::record_milestone(c, current.id, kind == MilestoneKind::Conference, held_at)? {
+        let recorded = match kind {
+            MilestoneKind::Interview => current.interview_held_at,
+            MilestoneKind::Conference => current.conference_held_at,
+        };
+        if recorded.is_some() {
             return Err(ApiError::conflict("already_recorded", "This milestone is already recorded"));
+        }
+        if !screenings::record_milestone(c, current.id, current.version, kind == MilestoneKind::Conference, held_at)? {
+            return Err(concurrent_change());
         }
         Ok((screenings::get_sheet(c, current.id)?, Vec::new()))
     })

@@ -204,14 +204,21 @@ pub fn list(conn: &mut DbConn, scope: &CaseScope, filter: &Filter, page: &PageRe
     Ok(page.finish(items, |x| x.id.to_string()))
 }
 
-/// Patients the scope may read born on `birth_date` (for likely matches; at most 20).
-pub fn born_on(conn: &mut DbConn, scope: &CaseScope, birth_date: chrono::NaiveDate) -> DbResult<Vec<Patient>> {
+/// Patients the scope may read born on `birth_date` whose name or reading contains `kana`
+/// (folded as search keys; the caller compares the readings exactly; at most 50).
+pub fn born_on(
+    conn: &mut DbConn,
+    scope: &CaseScope,
+    birth_date: chrono::NaiveDate,
+    kana: &str,
+) -> DbResult<Vec<Patient>> {
     let rows: Vec<Row> = p::patients
         .select(Row::as_select())
         .filter(visible(scope))
         .filter(p::birth_date.eq(birth_date))
+        .filter(p::search_text.like(text::like_pattern(&text::search_key(kana))).escape('\\'))
         .order(p::id.asc())
-        .limit(20)
+        .limit(50)
         .load(conn)?;
     rows.into_iter().map(Patient::try_from).collect()
 }

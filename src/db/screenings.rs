@@ -388,14 +388,15 @@ pub fn patient_of(conn: &mut DbConn, sheet: ScreeningId) -> DbResult<Option<Pati
 type SheetVisible = Box<dyn BoxableExpression<s::screening_sheets, MultiBackend, SqlType = diesel::sql_types::Bool>>;
 
 /// Hospital staff see their hospital's sheets; the base's reviewers see the sheets sent to it
-/// (drafts are the hospital's own); a case's team sees the sheets linked to the case.
+/// (a sheet never submitted, even withdrawn, is the hospital's own); a case's team sees the
+/// sheets linked to the case.
 fn sheet_visible(scope: &SheetScope) -> SheetVisible {
     let mut cond: SheetVisible = Box::new(diesel::dsl::sql::<diesel::sql_types::Bool>("1 = 0"));
     if let Some(hospital) = scope.hospital {
         cond = Box::new(cond.or(s::hospital_id.eq(hospital.to_string())));
     }
     if let Some(base) = scope.base {
-        cond = Box::new(cond.or(s::base_organization_id.eq(base.to_string()).and(s::status.ne("draft"))));
+        cond = Box::new(cond.or(s::base_organization_id.eq(base.to_string()).and(s::submitted_at.is_not_null())));
     }
     if let Some(member) = scope.member {
         let cases = super::cases::current_cases_of!(member.to_string());
@@ -476,19 +477,24 @@ pub struct Decision {
     pub submitted: bool,
 }
 
-/// Compare-and-set on the status: `Ok(false)` when the sheet is no longer in `from`. The
+/// Compare-and-set on the status and version: `Ok(false)` when the sheet changed meanwhile. The
 /// decision's fields are written first (on the row still in `from`), so that the row is never
 /// seen, nor checked, in its new status without them.
 pub fn transition(
     conn: &mut DbConn,
     sheet: ScreeningId,
-    from: SheetStatus,
+    from: (SheetStatus, i64),
     to: SheetStatus,
     d: &Decision,
 ) -> DbResult<bool> {
     let at = now();
-    let from = to_code(&from)?;
-    let this = || s::screening_sheets.filter(s::id.eq(sheet.to_string())).filter(s::status.eq(from.clone()));
+    let (from, version) = (to_code(&from.0)?, from.1);
+    let this = || {
+        s::screening_sheets
+            .filter(s::id.eq(sheet.to_string()))
+            .filter(s::status.eq(from.clone()))
+            .filter(s::version.eq(version))
+    };
     if let Some(case) = d.case_id {
         diesel::update(this()).set(s::case_id.eq(Some(case.to_string()))).execute(conn)?;
     }
@@ -514,10 +520,15 @@ pub fn transition(
 pub fn record_milestone(
     conn: &mut DbConn,
     sheet: ScreeningId,
+    version: i64,
     conference: bool,
     held_at: DateTime<Utc>,
 ) -> DbResult<bool> {
-    let this = s::screening_sheets.filter(s::id.eq(sheet.to_string()));
+    let live: Vec<String> = SheetStatus::LIVE.iter().map(to_code).collect::<DbResult<_>>()?;
+    let this = s::screening_sheets
+        .filter(s::id.eq(sheet.to_string()))
+        .filter(s::version.eq(version))
+        .filter(s::status.eq_any(live));
     let held = Some(to_db(held_at));
     let changed = if conference {
         diesel::update(this.filter(s::conference_held_at.is_null()))

@@ -391,7 +391,7 @@ impl Item {
     /// What a valid answer adds to the score (0: not a factor).
     fn contribution(&self, answer: &Value) -> u32 {
         match (self.kind, answer) {
-            (ItemType::Boolean, Value::Bool(true)) => self.weight.max(1),
+            (ItemType::Boolean, Value::Bool(true)) => self.weight,
             (ItemType::Choice, Value::String(code)) => {
                 self.options.iter().find(|o| &o.code == code).map_or(0, |o| o.weight)
             }
@@ -634,7 +634,8 @@ impl SheetEvent {
 }
 
 /// `draft → submitted → accepted | declined`; `draft | submitted → withdrawn` (the hospital);
-/// `submitted → superseded` (a corrected revision replaces it).
+/// `submitted | declined | withdrawn → superseded` (a corrected revision replaces it and is
+/// sent again).
 pub fn transition(from: SheetStatus, event: SheetEvent) -> Option<SheetStatus> {
     use SheetEvent as E;
     use SheetStatus as S;
@@ -643,7 +644,7 @@ pub fn transition(from: SheetStatus, event: SheetEvent) -> Option<SheetStatus> {
         (S::Submitted, E::Accept) => Some(S::Accepted),
         (S::Submitted, E::Decline) => Some(S::Declined),
         (S::Draft | S::Submitted, E::Withdraw) => Some(S::Withdrawn),
-        (S::Submitted, E::Revise) => Some(S::Superseded),
+        (S::Submitted | S::Declined | S::Withdrawn, E::Revise) => Some(S::Superseded),
         _ => None,
     }
 }

@@ -583,3 +583,108 @@ fn sheets_are_seen_by_their_hospital_their_base_and_nobody_else() {
     app.get("/api/v1/screenings?limit=0", &r.staff).assert_problem(400, "validation_failed");
     app.get("/api/v1/screenings/not-a-uuid", &r.staff).assert(400);
 }
+
+#[test]
+fn a_withdrawn_draft_stays_the_hospitals_and_a_declined_sheet_can_be_sent_again() {
+    let app = spawn_app();
+    let r = region(&app);
+    let mut draft = sheet(&r, "ADM-X", &["poverty"]);
+    draft["status"] = json!("draft");
+    let d = send(&app, &r, &draft);
+    let dp = format!("/api/v1/screenings/{}", d.id());
+    app.post(&format!("{dp}/withdraw"), &r.staff, &json!({})).assert(200);
+    app.post(&format!("{dp}/withdraw"), &r.staff, &json!({})).assert_problem(409, "invalid_transition");
+    app.get(&dp, &r.w.coordinator).assert_problem(404, "not_found");
+    assert_eq!(app.get("/api/v1/screenings", &r.w.coordinator).body["items"], json!([]));
+    // A declined sheet is corrected by a revision, which the base reviews again.
+    let s = send(&app, &r, &sheet(&r, "ADM-Y", &["poverty"]));
+    let sp = format!("/api/v1/screenings/{}", s.id());
+    app.post(&format!("{sp}/decline"), &r.w.coordinator, &json!({"reason": "住所が管轄外"})).assert(200);
+    app.post(&format!("{sp}/decline"), &r.w.coordinator, &json!({"reason": "x"}))
+        .assert_problem(409, "invalid_transition");
+    let mut body = sheet(&r, "ADM-Y", &["poverty", "no_kin"]);
+    let obj = body.as_object_mut().unwrap();
+    obj.remove("encounter_ref");
+    obj.remove("template");
+    let revised = app.post(&format!("{sp}/revisions"), &r.staff, &body);
+    revised.assert(201);
+    assert_eq!((revised.body["status"].as_str(), revised.body["revision"].as_i64()), (Some("submitted"), Some(2)));
+    app.post(&format!("/api/v1/screenings/{}/accept", revised.id()), &r.w.coordinator, &json!({})).assert(200);
+}
+
+#[test]
+fn hospital_side_steps_are_refused_to_everyone_else() {
+    let app = spawn_app();
+    let r = region(&app);
+    let mut draft = sheet(&r, "ADM-Z", &["poverty"]);
+    draft["status"] = json!("draft");
+    let d = send(&app, &r, &draft);
+    let s = send(&app, &r, &sheet(&r, "ADM-Z2", &["poverty"]));
+    let other = app.token_for(&hospital(&app, "神田病院"), &["hospital_discharge"]);
+    let revision = {
+        let mut b = sheet(&r, "x", &[]);
+        b.as_object_mut().unwrap().remove("encounter_ref");
+        b
+    };
+    let held = json!({"kind": "interview", "held_at": iso(Utc::now())});
+    for (path, body) in [
+        (format!("/api/v1/screenings/{}/submit", d.id()), json!({})),
+        (format!("/api/v1/screenings/{}/revisions", s.id()), revision.clone()),
+        (format!("/api/v1/screenings/{}/milestones", s.id()), held.clone()),
+    ] {
+        app.request("POST", &path, None, &[], Some(&body.to_string())).assert(401);
+        app.post(&path, &other, &body).assert_problem(404, "not_found");
+    }
+    app.post(&format!("/api/v1/screenings/{}/revisions", s.id()), &r.w.coordinator, &revision)
+        .assert_problem(403, "forbidden");
+    app.post(&format!("/api/v1/screenings/{}/milestones", s.id()), &r.w.coordinator, &held)
+        .assert_problem(403, "forbidden");
+    app.post(&format!("/api/v1/screenings/{}/revisions", d.id()), &r.staff, &revision)
+        .assert_problem(409, "invalid_transition");
+    let mut bad = revision.clone();
+    bad["answers"] = json!({"poverty": "maybe"});
+    app.post(&format!("/api/v1/screenings/{}/revisions", s.id()), &r.staff, &bad)
+        .assert_problem(400, "validation_failed");
+    // A draft posted again as submitted is not silently answered with the draft.
+    let mut again = draft.clone();
+    again["status"] = json!("submitted");
+    send(&app, &r, &again).assert_problem(409, "duplicate_encounter");
+}
+
+#[test]
+fn accepting_into_a_case_checks_the_case() {
+    let app = spawn_app();
+    let r = region(&app);
+    let s = send(&app, &r, &sheet(&r, "ADM-C", &["poverty"]));
+    let path = format!("/api/v1/screenings/{}/accept", s.id());
+    let other_base =
+        app.create_org(json!({"kind": "physicians_association", "name": "港区医師会", "municipality_code": "131032"}));
+    let other_coordinator = app.coordinator_of(other_base["id"].as_str().unwrap());
+    let p = app.register_patient(&other_coordinator, "森 太郎", "モリ タロウ");
+    let foreign_case = app.open_case(&other_coordinator, &p, other_base["id"].as_str().unwrap());
+    app.post(&path, &r.w.coordinator, &json!({"case_id": foreign_case})).assert_problem(400, "validation_failed");
+    let cancelled = app.post(&format!("/api/v1/cases/{}/cancel", r.w.case), &r.w.coordinator, &json!({}));
+    cancelled.assert(200);
+    app.post(&path, &r.w.coordinator, &json!({"case_id": r.w.case})).assert_problem(409, "case_not_open");
+    app.post(&path, &r.w.coordinator, &json!({"case_id": "nope"})).assert_problem(400, "validation_failed");
+    app.request("POST", &path, Some(&r.w.coordinator), &[], Some("{\"case\": 1}"))
+        .assert_problem(400, "validation_failed");
+}
+
+#[test]
+fn proposed_patients_are_in_the_access_log() {
+    let app = spawn_app();
+    let r = region(&app);
+    let known = app.post(
+        "/api/v1/patients",
+        &r.w.coordinator,
+        &json!({"name": "森 太郎", "kana": "モリ タロウ", "birth_date": "1940-02-03", "sex": "male", "municipality_code": "131016"}),
+    );
+    let s = send(&app, &r, &sheet(&r, "ADM-L", &["poverty"]));
+    app.get(&format!("/api/v1/screenings/{}", s.id()), &r.w.coordinator).assert(200);
+    let auditor = app.token_for(&app.admin_org, &["auditor"]);
+    let log = app.get(&format!("/api/v1/audit-events?patient_id={}", known.id()), &auditor);
+    let actions: Vec<&str> =
+        log.body["items"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
+    assert!(actions.contains(&"screening.candidate"), "{actions:?}");
+}
