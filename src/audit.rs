@@ -106,6 +106,30 @@ fn writer(db: &Db, key: &[u8], rx: &mpsc::Receiver<Job>) {
     }
 }
 
+/// The subject of changes Renkei makes by itself (expiring unanswered bed requests).
+pub const SYSTEM_SWEEPER: &str = "system:bed-sweeper";
+
+/// The row of a change Renkei made by itself.
+pub fn system_entry(target: Target, status: u16) -> Entry {
+    Entry {
+        id: uuid::Uuid::now_v7().to_string(),
+        at: chrono::Utc::now(),
+        request_id: String::new(),
+        actor_sub: SYSTEM_SWEEPER.to_owned(),
+        actor_org: String::new(),
+        actor_roles: Vec::new(),
+        client_id: None,
+        action: target.action.to_owned(),
+        resource_type: target.resource_type.to_owned(),
+        resource_id: target.resource_id,
+        patient_id: target.patient_id,
+        outcome: Outcome::from_status(status),
+        status,
+        purpose: Purpose::Normal,
+        reason: None,
+    }
+}
+
 /// The audit context of a request: which request, and the declared purpose.
 #[derive(Clone)]
 pub struct Audit {

@@ -46,6 +46,12 @@ pub struct GlobalArgs {
     /// SQLite `synchronous` pragma: FULL (default: acknowledged writes survive power loss) or NORMAL.
     #[arg(long, env = "RENKEI_SQLITE_SYNCHRONOUS", default_value = "FULL", global = true)]
     pub sqlite_synchronous: String,
+    /// Minutes hospitals have to answer bed requests, by kind (e.g. `emergency=30,urgent=120,respite=4320`).
+    #[arg(long, env = "RENKEI_BED_RESPONSE_MINUTES", global = true)]
+    pub bed_response_minutes: Option<String>,
+    /// Seconds between sweeps that expire unanswered bed requests (0: this instance does not sweep).
+    #[arg(long, env = "RENKEI_BED_SWEEP_SECONDS", default_value_t = 15, global = true)]
+    pub bed_sweep_seconds: u64,
 }
 
 #[derive(Debug, Subcommand)]
@@ -90,6 +96,10 @@ pub struct Config {
     pub client_token_ttl: Duration,
     /// How long in-flight requests may take to finish after SIGTERM.
     pub shutdown_timeout: Duration,
+    /// How long hospitals have to answer bed requests.
+    pub bed_response: crate::api::bed_requests::ResponseWindows,
+    /// Between sweeps expiring unanswered bed requests; zero: no sweeping here.
+    pub bed_sweep_interval: Duration,
 }
 
 impl Config {
@@ -156,6 +166,12 @@ impl Config {
                     .ok_or("RENKEI_CLIENT_TOKEN_TTL_SECS must be a number of seconds from 60 to 86400")?,
             ),
             shutdown_timeout: Duration::from_secs(30),
+            bed_response: match &args.bed_response_minutes {
+                Some(text) => crate::api::bed_requests::ResponseWindows::parse(text)
+                    .map_err(|e| format!("RENKEI_BED_RESPONSE_MINUTES: {e}"))?,
+                None => Default::default(),
+            },
+            bed_sweep_interval: Duration::from_secs(args.bed_sweep_seconds),
         })
     }
 }

@@ -53,6 +53,10 @@ impl Application {
         let client_token_ttl = web::Data::new(api::clients::TokenTtl(config.client_token_ttl));
         let jwt_settings = web::Data::new(config.jwt.clone());
         let audit_log = web::Data::new(audit::AuditLog::start(db.clone(), config.audit_key.clone()));
+        let bed_response = web::Data::new(config.bed_response);
+        if !config.bed_sweep_interval.is_zero() {
+            actix_web::rt::spawn(sweep_bed_requests(db.clone(), config.audit_key.clone(), config.bed_sweep_interval));
+        }
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(db_data.clone())
@@ -62,6 +66,7 @@ impl Application {
                 .app_data(active_cache.clone())
                 .app_data(client_token_ttl.clone())
                 .app_data(jwt_settings.clone())
+                .app_data(bed_response.clone())
                 .app_data(web::PathConfig::default().error_handler(|err, _| {
                     ApiError::invalid_field("path", "invalid_format", format!("A path parameter is malformed: {err}"))
                         .into()
@@ -102,6 +107,21 @@ impl Application {
     /// Serves until stopped; SIGTERM and SIGINT stop it gracefully (in-flight requests finish).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await
+    }
+}
+
+/// Expires unanswered bed requests at their deadline, every `interval`, for as long as the
+/// server runs. Several instances may sweep the same database: each expiry is a compare-and-set.
+async fn sweep_bed_requests(db: Db, key: auth::jwt::Secret, interval: std::time::Duration) {
+    let mut tick = tokio::time::interval(interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        match api::bed_requests::expire_due(&db, key.clone(), chrono::Utc::now()).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(expired = n, "bed requests expired"),
+            Err(e) => tracing::warn!(error = %e, "bed request sweep failed"),
+        }
     }
 }
 

@@ -342,3 +342,9 @@ fn render_html(v: &NoticeView) -> String {
         rows
     )
 }
+
+/// The practitioner who covers the case at `at` (the same answer as `GET …/cover`).
+pub(crate) fn covering(c: &mut DbConn, case: &Case, at: DateTime<Utc>) -> ApiResult<Option<PractitionerId>> {
+    let (facts, _) = load(c, case, at, at + Duration::microseconds(1))?;
+    Ok(facts.resolve(at).practitioner_id)
+}

@@ -2,6 +2,8 @@
 
 pub mod access;
 pub mod audit;
+pub mod bed_requests;
+pub mod beds;
 pub mod care_team;
 pub mod cases;
 pub mod clients;
@@ -87,6 +89,21 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(screenings::accept)
         .service(screenings::revise)
         .service(screenings::milestone)
+        .service(beds::create)
+        .service(beds::list)
+        .service(beds::update)
+        .service(beds::get_policy)
+        .service(beds::put_policy)
+        .service(beds::availability)
+        .service(bed_requests::create)
+        .service(bed_requests::list)
+        .service(bed_requests::get)
+        .service(bed_requests::accept)
+        .service(bed_requests::decline)
+        .service(bed_requests::cancel)
+        .service(bed_requests::admit)
+        .service(bed_requests::discharge)
+        .service(bed_requests::retarget)
         .service(audit::verify)
         .service(audit::list)
         .service(audit::access_log);
@@ -151,6 +168,9 @@ pub async fn unmatched() -> Result<actix_web::HttpResponse, ApiError> {
         screening_templates::update, screening_templates::publish,
         screenings::create, screenings::list, screenings::get, screenings::update, screenings::submit,
         screenings::withdraw, screenings::decline, screenings::accept, screenings::revise, screenings::milestone,
+        beds::create, beds::list, beds::update, beds::get_policy, beds::put_policy, beds::availability,
+        bed_requests::create, bed_requests::list, bed_requests::get, bed_requests::accept, bed_requests::decline,
+        bed_requests::cancel, bed_requests::admit, bed_requests::discharge, bed_requests::retarget,
         audit::list, audit::verify, audit::access_log,
     ),
     components(schemas(Problem, FieldError)),
@@ -165,6 +185,8 @@ pub async fn unmatched() -> Result<actix_web::HttpResponse, ApiError> {
         (name = "care team", description = "Care teams and the primary/secondary physician handover (DOMAIN.md §2–3)"),
         (name = "cover", description = "Who covers the patient now, and the written coverage notice"),
         (name = "screening", description = "Discharge screening templates and sheets from hospitals (DOMAIN.md §4)"),
+        (name = "beds", description = "Backup beds, respite policies and availability (DOMAIN.md §5)"),
+        (name = "bed requests", description = "Bed requests: allocation that never double-books, expiry, re-targeting"),
         (name = "audit", description = "The hash-chained access log (DOMAIN.md §7)"),
     )
 )]

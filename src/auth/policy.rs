@@ -162,3 +162,37 @@ pub fn manage_templates(actor: &Actor, owner: Option<OrganizationId>) -> Result<
         Err(ApiError::forbidden("Only the owning organization's admins and discharge staff may change its templates"))
     }
 }
+
+/// Which bed requests an actor may read (DOMAIN.md §5).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BedScope {
+    /// Every request addressed to this hospital (its bed managers).
+    pub hospital: Option<OrganizationId>,
+    /// The requests of the cases the actor may read.
+    pub cases: CaseScope,
+    /// The requests the actor sent (an on-call physician need not be on the team).
+    pub requester: Option<String>,
+}
+
+impl BedScope {
+    pub fn is_empty(&self) -> bool {
+        self.hospital.is_none() && self.cases.is_empty() && self.requester.is_none()
+    }
+}
+
+pub fn bed_scope(actor: &Actor) -> BedScope {
+    BedScope {
+        hospital: actor.has(Role::HospitalBedManager).then_some(actor.org),
+        cases: case_scope(actor),
+        requester: actor.has_any(&[Role::Physician, Role::Coordinator]).then(|| actor.sub()),
+    }
+}
+
+/// A hospital's bed managers publish its beds and answer the requests addressed to it.
+pub fn manage_beds(actor: &Actor, hospital: OrganizationId) -> Result<(), ApiError> {
+    if actor.org == hospital && actor.has(Role::HospitalBedManager) {
+        Ok(())
+    } else {
+        Err(ApiError::forbidden("Only the hospital's bed managers may do this"))
+    }
+}

@@ -185,6 +185,73 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    beds (id) {
+        id -> Text,
+        hospital_id -> Text,
+        ward -> Text,
+        label -> Text,
+        kinds -> Text,
+        tags -> Text,
+        status -> Text,
+        alloc_version -> BigInt,
+        version -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    respite_policies (hospital_id) {
+        hospital_id -> Text,
+        max_stay_days -> Integer,
+        min_notice_days -> Integer,
+        admission_weekdays -> Text,
+        yearly_limit_days -> Nullable<Integer>,
+        version -> BigInt,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    bed_requests (id) {
+        id -> Text,
+        case_id -> Text,
+        patient_id -> Text,
+        hospital_id -> Text,
+        kind -> Text,
+        needs -> Text,
+        starts_at -> Timestamp,
+        ends_at -> Nullable<Timestamp>,
+        reason -> Text,
+        status -> Text,
+        response_due_at -> Timestamp,
+        requested_by -> Text,
+        previous_request_id -> Nullable<Text>,
+        decline_reason -> Nullable<Text>,
+        decline_note -> Nullable<Text>,
+        disposition -> Nullable<Text>,
+        answered_by -> Nullable<Text>,
+        answered_at -> Nullable<Timestamp>,
+        version -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    bed_allocations (id) {
+        id -> Text,
+        bed_id -> Text,
+        request_id -> Text,
+        patient_id -> Text,
+        starts_at -> Timestamp,
+        ends_at -> Timestamp,
+        released_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(cases -> patients (patient_id));
 diesel::joinable!(care_team_members -> cases (case_id));
 diesel::allow_tables_to_appear_in_same_query!(
@@ -198,6 +265,10 @@ diesel::allow_tables_to_appear_in_same_query!(
     on_call_shifts,
     screening_templates,
     screening_sheets,
+    beds,
+    respite_policies,
+    bed_requests,
+    bed_allocations,
 );
 
 diesel::table! {

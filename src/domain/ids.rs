@@ -80,3 +80,11 @@ typed_id!(
     /// A discharge screening sheet (≈ FHIR QuestionnaireResponse); each revision has its own id.
     ScreeningId
 );
+typed_id!(
+    /// A backup bed of a hospital (≈ FHIR Location, `bd`).
+    BedId
+);
+typed_id!(
+    /// A request for a backup bed (≈ FHIR ServiceRequest + Task).
+    BedRequestId
+);

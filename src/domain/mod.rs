@@ -2,6 +2,7 @@
 //! Each file is named after the thing it governs (DOMAIN.md's words).
 
 pub mod audit;
+pub mod bed;
 pub mod care_team;
 pub mod case;
 pub mod codes;

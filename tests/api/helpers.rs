@@ -154,6 +154,9 @@ pub fn test_config(db: &TestDb) -> Config {
         audit_key: Secret::new(b"renkei-test-audit-key-0123456789".to_vec()),
         client_token_ttl: Duration::from_secs(900),
         shutdown_timeout: Duration::from_secs(5),
+        bed_response: Default::default(),
+        // Tests sweep with a controlled clock (`expire_due`), not on a timer.
+        bed_sweep_interval: Duration::ZERO,
     }
 }
 

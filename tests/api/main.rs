@@ -5,6 +5,7 @@
 
 mod audit;
 mod auth;
+mod beds;
 mod care_team;
 mod cases;
 mod cli;

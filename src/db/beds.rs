@@ -1,0 +1,527 @@
+//! Queries of backup beds, respite policies, bed requests and allocations. A bed's allocations
+//! are serialised by an `UPDATE` of its row (`beds.alloc_version`), like a case's team.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use diesel::prelude::*;
+
+use super::schema::bed_allocations::dsl as a;
+use super::schema::bed_requests::dsl as r;
+use super::schema::beds::dsl as b;
+use super::schema::cases::dsl as c;
+use super::schema::respite_policies::dsl as rp;
+use super::{from_code, from_json, id, now, to_code, to_json, utc, DbConn, DbError, DbResult, MultiBackend};
+use crate::auth::policy::BedScope;
+use crate::domain::bed::{
+    Allocation, Alternative, Bed, BedFields, BedKind, BedRequest, BedStatus, DeclineReason, Disposition, RequestStatus,
+    RespitePolicy,
+};
+use crate::domain::ids::{BedId, BedRequestId, CaseId, OrganizationId, PatientId};
+use crate::domain::time::to_db;
+use crate::http::pagination::{Page, PageRequest};
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = super::schema::beds)]
+struct BedRow {
+    id: String,
+    hospital_id: String,
+    ward: String,
+    label: String,
+    kinds: String,
+    tags: String,
+    status: String,
+    version: i64,
+    created_at: NaiveDateTime,
+    updated_at: NaiveDateTime,
+}
+
+impl TryFrom<BedRow> for Bed {
+    type Error = DbError;
+    fn try_from(x: BedRow) -> DbResult<Self> {
+        Ok(Bed {
+            id: id("id", &x.id)?,
+            hospital_id: id("hospital_id", &x.hospital_id)?,
+            ward: x.ward,
+            label: x.label,
+            kinds: from_json("kinds", &x.kinds)?,
+            tags: from_json("tags", &x.tags)?,
+            status: from_code(&x.status)?,
+            version: x.version,
+            created_at: utc(x.created_at),
+            updated_at: utc(x.updated_at),
+        })
+    }
+}
+
+pub fn insert_bed(conn: &mut DbConn, hospital: OrganizationId, f: &BedFields) -> DbResult<Bed> {
+    let new_id = BedId::new();
+    let at = now();
+    diesel::insert_into(b::beds)
+        .values((
+            b::id.eq(new_id.to_string()),
+            b::hospital_id.eq(hospital.to_string()),
+            b::ward.eq(&f.ward),
+            b::label.eq(&f.label),
+            b::kinds.eq(to_json(&f.kinds)?),
+            b::tags.eq(to_json(&f.tags)?),
+            b::status.eq(to_code(&f.status)?),
+            b::alloc_version.eq(0_i64),
+            b::version.eq(1_i64),
+            b::created_at.eq(at),
+            b::updated_at.eq(at),
+        ))
+        .execute(conn)?;
+    get_bed(conn, new_id)
+}
+
+pub fn get_bed(conn: &mut DbConn, bed: BedId) -> DbResult<Bed> {
+    b::beds.find(bed.to_string()).select(BedRow::as_select()).first(conn)?.try_into()
+}
+
+pub fn update_bed(conn: &mut DbConn, bed: BedId, version: i64, f: &BedFields) -> DbResult<bool> {
+    let changed = diesel::update(b::beds.filter(b::id.eq(bed.to_string())).filter(b::version.eq(version)))
+        .set((
+            b::ward.eq(&f.ward),
+            b::label.eq(&f.label),
+            b::kinds.eq(to_json(&f.kinds)?),
+            b::tags.eq(to_json(&f.tags)?),
+            b::status.eq(to_code(&f.status)?),
+            b::version.eq(version + 1),
+            b::updated_at.eq(now()),
+        ))
+        .execute(conn)?;
+    Ok(changed == 1)
+}
+
+pub fn list_beds(conn: &mut DbConn, hospital: OrganizationId, page: &PageRequest) -> DbResult<Page<Bed>> {
+    let mut q = b::beds.filter(b::hospital_id.eq(hospital.to_string())).select(BedRow::as_select()).into_boxed();
+    if let Some(after) = &page.after {
+        q = q.filter(b::id.gt(after.clone()));
+    }
+    let rows: Vec<BedRow> = q.order(b::id.asc()).limit(page.fetch_limit()).load(conn)?;
+    let items = rows.into_iter().map(Bed::try_from).collect::<DbResult<Vec<_>>>()?;
+    Ok(page.finish(items, |x| x.id.to_string()))
+}
+
+/// Open beds of `kind` carrying every need, with no allocation overlapping `[from, to)`,
+/// optionally of one hospital.
+pub fn free_beds(
+    conn: &mut DbConn,
+    kind: BedKind,
+    needs: &[String],
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    hospital: Option<OrganizationId>,
+) -> DbResult<Vec<Bed>> {
+    let busy = a::bed_allocations
+        .filter(a::released_at.is_null())
+        .filter(a::starts_at.lt(to_db(to)))
+        .filter(a::ends_at.gt(to_db(from)))
+        .select(a::bed_id);
+    let mut q = b::beds
+        .filter(b::status.eq(to_code(&BedStatus::Open)?))
+        .filter(b::id.ne_all(busy))
+        .select(BedRow::as_select())
+        .into_boxed();
+    if let Some(h) = hospital {
+        q = q.filter(b::hospital_id.eq(h.to_string()));
+    }
+    let rows: Vec<BedRow> = q.order(b::id.asc()).load(conn)?;
+    let beds = rows.into_iter().map(Bed::try_from).collect::<DbResult<Vec<_>>>()?;
+    Ok(beds.into_iter().filter(|bed| bed.suits(kind, needs)).collect())
+}
+
+/// Free matching beds counted by hospital, most first.
+pub fn availability(
+    conn: &mut DbConn,
+    kind: BedKind,
+    needs: &[String],
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> DbResult<Vec<Alternative>> {
+    let mut counts: BTreeMap<OrganizationId, i64> = BTreeMap::new();
+    for bed in free_beds(conn, kind, needs, from, to, None)? {
+        *counts.entry(bed.hospital_id).or_default() += 1;
+    }
+    let mut out: Vec<Alternative> =
+        counts.into_iter().map(|(hospital_id, free_beds)| Alternative { hospital_id, free_beds }).collect();
+    out.sort_by(|x, y| y.free_beds.cmp(&x.free_beds).then(x.hospital_id.cmp(&y.hospital_id)));
+    Ok(out)
+}
+
+/// Takes the bed's row lock until commit (PostgreSQL; SQLite's single writer already
+/// serialises): allocations of one bed happen one after the other.
+pub fn lock_bed(conn: &mut DbConn, bed: BedId) -> DbResult<()> {
+    let changed =
+        diesel::update(b::beds.find(bed.to_string())).set(b::alloc_version.eq(b::alloc_version + 1)).execute(conn)?;
+    if changed == 0 {
+        return Err(DbError::NotFound);
+    }
+    Ok(())
+}
+
+/// Whether a live allocation of the bed overlaps `[from, to)`.
+pub fn overlaps(conn: &mut DbConn, bed: BedId, from: DateTime<Utc>, to: DateTime<Utc>) -> DbResult<bool> {
+    let n: i64 = a::bed_allocations
+        .filter(a::bed_id.eq(bed.to_string()))
+        .filter(a::released_at.is_null())
+        .filter(a::starts_at.lt(to_db(to)))
+        .filter(a::ends_at.gt(to_db(from)))
+        .count()
+        .get_result(conn)?;
+    Ok(n > 0)
+}
+
+pub fn allocate(
+    conn: &mut DbConn,
+    bed: BedId,
+    request: BedRequestId,
+    patient: PatientId,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> DbResult<()> {
+    diesel::insert_into(a::bed_allocations)
+        .values((
+            a::id.eq(uuid::Uuid::now_v7().to_string()),
+            a::bed_id.eq(bed.to_string()),
+            a::request_id.eq(request.to_string()),
+            a::patient_id.eq(patient.to_string()),
+            a::starts_at.eq(to_db(from)),
+            a::ends_at.eq(to_db(to)),
+            a::created_at.eq(now()),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Gives the bed back from `at` on.
+pub fn release(conn: &mut DbConn, request: BedRequestId, at: DateTime<Utc>) -> DbResult<()> {
+    diesel::update(a::bed_allocations.filter(a::request_id.eq(request.to_string())).filter(a::released_at.is_null()))
+        .set(a::released_at.eq(Some(to_db(at))))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Respite days the patient had (or has booked) at the hospital between `from` and `to`.
+pub fn respite_days(
+    conn: &mut DbConn,
+    patient: PatientId,
+    hospital: OrganizationId,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+) -> DbResult<i64> {
+    let respite = r::bed_requests
+        .filter(r::hospital_id.eq(hospital.to_string()))
+        .filter(r::kind.eq(to_code(&BedKind::Respite)?))
+        .select(r::id);
+    let rows: Vec<(NaiveDateTime, NaiveDateTime, Option<NaiveDateTime>)> = a::bed_allocations
+        .filter(a::patient_id.eq(patient.to_string()))
+        .filter(a::request_id.eq_any(respite))
+        .filter(a::starts_at.ge(to_db(from)))
+        .filter(a::starts_at.lt(to_db(to)))
+        .select((a::starts_at, a::ends_at, a::released_at))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|(s, e, released)| {
+            let end = released.map_or(e, |x| x.min(e)).max(s);
+            crate::domain::bed::stay_days(utc(s), utc(end))
+        })
+        .sum())
+}
+
+pub fn get_policy(conn: &mut DbConn, hospital: OrganizationId) -> DbResult<RespitePolicy> {
+    #[allow(clippy::type_complexity)]
+    let found: Option<(i32, i32, String, Option<i32>, i64)> = rp::respite_policies
+        .find(hospital.to_string())
+        .select((rp::max_stay_days, rp::min_notice_days, rp::admission_weekdays, rp::yearly_limit_days, rp::version))
+        .first(conn)
+        .optional()?;
+    Ok(match found {
+        None => RespitePolicy::default_for(hospital),
+        Some((max_stay_days, min_notice_days, days, yearly_limit_days, version)) => RespitePolicy {
+            hospital_id: hospital,
+            max_stay_days,
+            min_notice_days,
+            admission_weekdays: from_json("admission_weekdays", &days)?,
+            yearly_limit_days,
+            version,
+        },
+    })
+}
+
+/// Writes the whole policy (the first write inserts it).
+pub fn put_policy(conn: &mut DbConn, p: &RespitePolicy) -> DbResult<()> {
+    let current = get_policy(conn, p.hospital_id)?;
+    let values = (
+        rp::max_stay_days.eq(p.max_stay_days),
+        rp::min_notice_days.eq(p.min_notice_days),
+        rp::admission_weekdays.eq(to_json(&p.admission_weekdays)?),
+        rp::yearly_limit_days.eq(p.yearly_limit_days),
+        rp::version.eq(current.version + 1),
+        rp::updated_at.eq(now()),
+    );
+    if current.version == 0 {
+        diesel::insert_into(rp::respite_policies)
+            .values((rp::hospital_id.eq(p.hospital_id.to_string()), values))
+            .execute(conn)?;
+    } else {
+        diesel::update(rp::respite_policies.find(p.hospital_id.to_string())).set(values).execute(conn)?;
+    }
+    Ok(())
+}
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = super::schema::bed_requests)]
+struct RequestRow {
+    id: String,
+    case_id: String,
+    patient_id: String,
+    hospital_id: String,
+    kind: String,
+    needs: String,
+    starts_at: NaiveDateTime,
+    ends_at: Option<NaiveDateTime>,
+    reason: String,
+    status: String,
+    response_due_at: NaiveDateTime,
+    requested_by: String,
+    previous_request_id: Option<String>,
+    decline_reason: Option<String>,
+    decline_note: Option<String>,
+    disposition: Option<String>,
+    answered_by: Option<String>,
+    answered_at: Option<NaiveDateTime>,
+    version: i64,
+    created_at: NaiveDateTime,
+    updated_at: NaiveDateTime,
+}
+
+impl RequestRow {
+    fn into_request(self, allocation: Option<Allocation>) -> DbResult<BedRequest> {
+        Ok(BedRequest {
+            id: id("id", &self.id)?,
+            case_id: id("case_id", &self.case_id)?,
+            patient_id: id("patient_id", &self.patient_id)?,
+            hospital_id: id("hospital_id", &self.hospital_id)?,
+            kind: from_code(&self.kind)?,
+            needs: from_json("needs", &self.needs)?,
+            starts_at: utc(self.starts_at),
+            ends_at: self.ends_at.map(utc),
+            reason: self.reason,
+            status: from_code(&self.status)?,
+            response_due_at: utc(self.response_due_at),
+            requested_by: self.requested_by,
+            previous_request_id: self.previous_request_id.as_deref().map(|x| id("previous", x)).transpose()?,
+            bed_id: allocation.as_ref().map(|x| x.bed_id),
+            allocation,
+            decline_reason: self.decline_reason.as_deref().map(from_code::<DeclineReason>).transpose()?,
+            decline_note: self.decline_note,
+            disposition: self.disposition.as_deref().map(from_code::<Disposition>).transpose()?,
+            answered_by: self.answered_by,
+            answered_at: self.answered_at.map(utc),
+            alternatives: None,
+            version: self.version,
+            created_at: utc(self.created_at),
+            updated_at: utc(self.updated_at),
+        })
+    }
+}
+
+/// Rows into requests with their allocations, in one more query.
+fn render(conn: &mut DbConn, rows: Vec<RequestRow>) -> DbResult<Vec<BedRequest>> {
+    let ids: Vec<String> = rows.iter().map(|x| x.id.clone()).collect();
+    #[allow(clippy::type_complexity)]
+    let allocs: Vec<(String, String, NaiveDateTime, NaiveDateTime, Option<NaiveDateTime>)> = a::bed_allocations
+        .filter(a::request_id.eq_any(ids))
+        .select((a::request_id, a::bed_id, a::starts_at, a::ends_at, a::released_at))
+        .load(conn)?;
+    let mut by_request: HashMap<String, Allocation> = HashMap::new();
+    for (req, bed, s, e, released) in allocs {
+        let alloc = Allocation {
+            bed_id: id("bed_id", &bed)?,
+            starts_at: utc(s),
+            ends_at: utc(e),
+            released_at: released.map(utc),
+        };
+        by_request.insert(req, alloc);
+    }
+    rows.into_iter()
+        .map(|row| {
+            let alloc = by_request.remove(&row.id);
+            row.into_request(alloc)
+        })
+        .collect()
+}
+
+/// A new request, with what the server derived.
+pub struct NewRequest<'a> {
+    pub case_id: CaseId,
+    pub patient_id: PatientId,
+    pub hospital_id: OrganizationId,
+    pub kind: BedKind,
+    pub needs: &'a [String],
+    pub starts_at: DateTime<Utc>,
+    pub ends_at: Option<DateTime<Utc>>,
+    pub reason: &'a str,
+    /// How long the hospital has to answer, from the request's creation.
+    pub response_window: chrono::Duration,
+    pub requested_by: &'a str,
+    pub previous: Option<BedRequestId>,
+}
+
+pub fn insert_request(conn: &mut DbConn, n: &NewRequest) -> DbResult<BedRequestId> {
+    let new_id = BedRequestId::new();
+    let at = now();
+    diesel::insert_into(r::bed_requests)
+        .values((
+            r::id.eq(new_id.to_string()),
+            r::case_id.eq(n.case_id.to_string()),
+            r::patient_id.eq(n.patient_id.to_string()),
+            r::hospital_id.eq(n.hospital_id.to_string()),
+            r::kind.eq(to_code(&n.kind)?),
+            r::needs.eq(to_json(&n.needs)?),
+            r::starts_at.eq(to_db(n.starts_at)),
+            r::ends_at.eq(n.ends_at.map(to_db)),
+            r::reason.eq(n.reason),
+            r::status.eq(to_code(&RequestStatus::Pending)?),
+            r::response_due_at.eq(at + n.response_window),
+            r::requested_by.eq(n.requested_by),
+            r::previous_request_id.eq(n.previous.map(|x| x.to_string())),
+            r::version.eq(1_i64),
+            r::created_at.eq(at),
+            r::updated_at.eq(at),
+        ))
+        .execute(conn)?;
+    Ok(new_id)
+}
+
+pub fn get_request(conn: &mut DbConn, request: BedRequestId) -> DbResult<BedRequest> {
+    let row: RequestRow = r::bed_requests.find(request.to_string()).select(RequestRow::as_select()).first(conn)?;
+    render(conn, vec![row])?.pop().ok_or(DbError::NotFound)
+}
+
+/// The patient of a request, whoever asks (for the audit row of a refused access).
+pub fn patient_of(conn: &mut DbConn, request: BedRequestId) -> DbResult<Option<PatientId>> {
+    let found: Option<String> =
+        r::bed_requests.find(request.to_string()).select(r::patient_id).first(conn).optional()?;
+    found.map(|p| id("patient_id", &p)).transpose()
+}
+
+type Visible = Box<dyn BoxableExpression<r::bed_requests, MultiBackend, SqlType = diesel::sql_types::Bool>>;
+
+/// The hospital's bed managers see requests addressed to it; the case's team and the base's
+/// coordinators see the case's requests.
+fn visible(scope: &BedScope) -> Visible {
+    let mut cond: Visible = Box::new(diesel::dsl::sql::<diesel::sql_types::Bool>("1 = 0"));
+    if let Some(h) = scope.hospital {
+        cond = Box::new(cond.or(r::hospital_id.eq(h.to_string())));
+    }
+    if let Some(me) = &scope.requester {
+        cond = Box::new(cond.or(r::requested_by.eq(me.clone())));
+    }
+    if let Some(org) = scope.cases.managing_org {
+        let managed = c::cases.filter(c::managing_organization_id.eq(org.to_string())).select(c::id);
+        cond = Box::new(cond.or(r::case_id.eq_any(managed)));
+    }
+    if let Some(member) = scope.cases.member {
+        cond = Box::new(cond.or(r::case_id.eq_any(super::cases::current_cases_of!(member.to_string()))));
+    }
+    cond
+}
+
+pub fn get_visible_request(conn: &mut DbConn, request: BedRequestId, scope: &BedScope) -> DbResult<BedRequest> {
+    let row: RequestRow = r::bed_requests
+        .filter(r::id.eq(request.to_string()))
+        .filter(visible(scope))
+        .select(RequestRow::as_select())
+        .first(conn)?;
+    render(conn, vec![row])?.pop().ok_or(DbError::NotFound)
+}
+
+/// What a status change writes besides the status.
+#[derive(Debug, Default)]
+pub struct Answer {
+    pub decline_reason: Option<DeclineReason>,
+    pub decline_note: Option<String>,
+    pub disposition: Option<Disposition>,
+    pub answered_by: Option<String>,
+}
+
+/// Compare-and-set on the status: `Ok(false)` when the request is no longer in `from`.
+pub fn transition(
+    conn: &mut DbConn,
+    request: BedRequestId,
+    from: RequestStatus,
+    to: RequestStatus,
+    ans: &Answer,
+) -> DbResult<bool> {
+    let at = now();
+    let target = r::bed_requests.filter(r::id.eq(request.to_string())).filter(r::status.eq(to_code(&from)?));
+    let changed = diesel::update(target)
+        .set((r::status.eq(to_code(&to)?), r::version.eq(r::version + 1), r::updated_at.eq(at)))
+        .execute(conn)?;
+    if changed == 0 {
+        return Ok(false);
+    }
+    let this = || r::bed_requests.find(request.to_string());
+    if let Some(reason) = &ans.decline_reason {
+        diesel::update(this())
+            .set((r::decline_reason.eq(Some(to_code(reason)?)), r::decline_note.eq(ans.decline_note.as_deref())))
+            .execute(conn)?;
+    }
+    if let Some(d) = &ans.disposition {
+        diesel::update(this()).set(r::disposition.eq(Some(to_code(d)?))).execute(conn)?;
+    }
+    if let Some(who) = &ans.answered_by {
+        diesel::update(this()).set((r::answered_by.eq(Some(who)), r::answered_at.eq(Some(at)))).execute(conn)?;
+    }
+    Ok(true)
+}
+
+/// The request that re-targeted this one, if any.
+pub fn successor_of(conn: &mut DbConn, request: BedRequestId) -> DbResult<Option<BedRequestId>> {
+    let found: Option<String> =
+        r::bed_requests.filter(r::previous_request_id.eq(request.to_string())).select(r::id).first(conn).optional()?;
+    found.map(|x| id("id", &x)).transpose()
+}
+
+/// Pending requests whose answer is overdue at `at`, oldest first (for the sweeper).
+pub fn overdue_pending(conn: &mut DbConn, at: DateTime<Utc>, limit: i64) -> DbResult<Vec<BedRequestId>> {
+    let ids: Vec<String> = r::bed_requests
+        .filter(r::status.eq(to_code(&RequestStatus::Pending)?))
+        .filter(r::response_due_at.le(to_db(at)))
+        .order(r::response_due_at.asc())
+        .limit(limit)
+        .select(r::id)
+        .load(conn)?;
+    ids.iter().map(|x| id("id", x)).collect()
+}
+
+/// Filters of `GET /api/v1/bed-requests`.
+#[derive(Debug, Default)]
+pub struct Filter {
+    pub status: Option<RequestStatus>,
+    pub hospital_id: Option<OrganizationId>,
+    pub case_id: Option<CaseId>,
+}
+
+pub fn list(conn: &mut DbConn, scope: &BedScope, f: &Filter, page: &PageRequest) -> DbResult<Page<BedRequest>> {
+    let mut q = r::bed_requests.select(RequestRow::as_select()).filter(visible(scope)).into_boxed();
+    if let Some(s) = &f.status {
+        q = q.filter(r::status.eq(to_code(s)?));
+    }
+    if let Some(h) = f.hospital_id {
+        q = q.filter(r::hospital_id.eq(h.to_string()));
+    }
+    if let Some(cid) = f.case_id {
+        q = q.filter(r::case_id.eq(cid.to_string()));
+    }
+    if let Some(after) = &page.after {
+        q = q.filter(r::id.gt(after.clone()));
+    }
+    let rows: Vec<RequestRow> = q.order(r::id.asc()).limit(page.fetch_limit()).load(conn)?;
+    let items = render(conn, rows)?;
+    Ok(page.finish(items, |x| x.id.to_string()))
+}
