@@ -81,8 +81,8 @@ pub struct RequestInput {
     pub case_id: Option<String>,
     #[schema(value_type = BedKind)]
     pub kind: Option<String>,
-    /// The hospital asked.
-    #[schema(value_type = String, format = Uuid)]
+    /// The hospital asked (default: the patient's active backup registration's).
+    #[schema(value_type = Option<String>, format = Uuid)]
     pub hospital_id: Option<String>,
     /// Capabilities the bed must have (`oxygen`, `suction`, …).
     pub needs: Option<Vec<String>>,
@@ -102,11 +102,13 @@ pub struct RequestInput {
 pub struct AcceptInput {
     #[schema(value_type = String, format = Uuid)]
     pub bed_id: Option<String>,
-    /// Default: the request's `starts_at`.
+    /// Default: the request's `starts_at` (also accepted as `from`).
     #[schema(value_type = Option<String>)]
+    #[serde(alias = "from")]
     pub starts_at: Option<String>,
-    /// The end of the allocation (exclusive).
+    /// The end of the allocation, exclusive (also accepted as `to`).
     #[schema(value_type = String)]
+    #[serde(alias = "to")]
     pub ends_at: Option<String>,
 }
 
@@ -191,24 +193,32 @@ fn japan_year(at: DateTime<Utc>) -> (DateTime<Utc>, DateTime<Utc>) {
     (start_of_day_jst(first(y)), start_of_day_jst(first(y + 1)))
 }
 
-/// Checks a respite window against the hospital's policy.
+/// Checks a respite window against the hospital's policy. The yearly limit counts the
+/// patient's stays there (allocated, or asked for and still pending) other than `this`.
 fn check_respite(
     c: &mut DbConn,
     hospital_id: OrganizationId,
     case: &Case,
     starts_at: DateTime<Utc>,
     ends_at: Option<DateTime<Utc>>,
+    this: Option<BedRequestId>,
+    with_notice: bool,
 ) -> ApiResult<()> {
-    let p = beds::get_policy(c, hospital_id)?;
+    let mut p = beds::get_policy(c, hospital_id)?;
+    if !with_notice {
+        // Notice is judged when the stay is asked for; at acceptance only its shape matters.
+        p.min_notice_days = 0;
+    }
     let (from, to) = japan_year(starts_at);
-    let used = beds::respite_days(c, case.patient_id, hospital_id, from, to)?;
-    p.check(starts_at, ends_at, Utc::now(), used).map_err(rule_broken)
+    let used = beds::respite_days(c, case.patient_id, hospital_id, from, to, this)?;
+    let now = if with_notice { Utc::now() } else { starts_at.min(Utc::now()) };
+    p.check(starts_at, ends_at, now, used).map_err(rule_broken)
 }
 
 struct Parsed {
     case_id: CaseId,
     kind: BedKind,
-    hospital_id: OrganizationId,
+    hospital_id: Option<OrganizationId>,
     needs: Vec<String>,
     starts_at: DateTime<Utc>,
     ends_at: Option<DateTime<Utc>>,
@@ -220,7 +230,7 @@ fn parse_request(input: RequestInput, now: DateTime<Utc>) -> ApiResult<Parsed> {
     let e = &mut errors;
     let case_id = required_id("case_id", input.case_id, e);
     let kind: Option<BedKind> = crate::domain::required(e, "kind", input.kind).and_then(|k| parse_enum("kind", &k, e));
-    let hospital_id = required_id("hospital_id", input.hospital_id, e);
+    let hospital_id = optional_id("hospital_id", input.hospital_id, e);
     let needs = crate::domain::bed::tags("needs", input.needs.unwrap_or_default(), e);
     let starts_at = match input.starts_at {
         Some(s) => parse_instant("starts_at", &s, e),
@@ -238,8 +248,8 @@ fn parse_request(input: RequestInput, now: DateTime<Utc>) -> ApiResult<Parsed> {
         e.push(FieldError::new("starts_at", "in_the_past", "a bed is asked for now or later"));
     }
     let reason = text::required_text("reason", input.reason, 1000, e);
-    match (case_id, kind, hospital_id, starts_at, reason) {
-        (Some(case_id), Some(kind), Some(hospital_id), Some(starts_at), Some(reason)) if errors.is_empty() => {
+    match (case_id, kind, starts_at, reason) {
+        (Some(case_id), Some(kind), Some(starts_at), Some(reason)) if errors.is_empty() => {
             Ok(Parsed { case_id, kind, hospital_id, needs, starts_at, ends_at, reason })
         }
         _ => Err(ApiError::validation(errors)),
@@ -272,20 +282,35 @@ pub async fn create(
     let windows = windows.map(|w| **w).unwrap_or_default();
     let now = Utc::now();
     let parsed = audit.refuse_break_glass().and_then(|()| parse_request(body?.0, now));
+    let case_of_body = parsed.as_ref().ok().map(|p| p.case_id);
     let result = match parsed {
         Err(e) => Err(e),
         Ok(p) => {
             let (tx_audit, tx_actor) = (audit.clone(), actor.clone());
             db.write(move |c| {
                 let case = requestable_case(c, &tx_actor, p.case_id)?;
-                hospital(c, p.hospital_id).map_err(|_| unknown("hospital_id", "hospital"))?;
+                let hospital_id = match p.hospital_id {
+                    Some(h) => h,
+                    // The target defaults to the patient's registered backup hospital.
+                    None => match crate::db::registrations::active_of(c, case.patient_id)? {
+                        Some(reg) => reg.hospital_id,
+                        None => {
+                            return Err(ApiError::invalid_field(
+                                "hospital_id",
+                                "required",
+                                "the patient has no active backup registration: name a hospital",
+                            ))
+                        }
+                    },
+                };
+                hospital(c, hospital_id).map_err(|_| unknown("hospital_id", "hospital"))?;
                 if p.kind == BedKind::Respite {
-                    check_respite(c, p.hospital_id, &case, p.starts_at, p.ends_at)?;
+                    check_respite(c, hospital_id, &case, p.starts_at, p.ends_at, None, true)?;
                 }
                 let new = beds::NewRequest {
                     case_id: case.id,
                     patient_id: case.patient_id,
-                    hospital_id: p.hospital_id,
+                    hospital_id,
                     kind: p.kind,
                     needs: &p.needs,
                     starts_at: p.starts_at,
@@ -303,7 +328,13 @@ pub async fn create(
             .await
         }
     };
-    let req = audit.after_change(&actor, || Target::collection("bed_request.create", "bed_request"), result).await?;
+    let patient = match (&result, case_of_body) {
+        (Err(_), Some(case)) => db.read(move |c| Ok::<_, ApiError>(cases::patient_of(c, case)?)).await.ok().flatten(),
+        _ => None,
+    };
+    let req = audit
+        .after_change(&actor, || Target::collection("bed_request.create", "bed_request").patient(patient), result)
+        .await?;
     Ok(created(format!("/api/v1/bed-requests/{}", req.id), req.version, &req))
 }
 
@@ -367,6 +398,16 @@ where
     }
     let patient = db.read(move |c| Ok::<_, ApiError>(beds::patient_of(c, id)?)).await.ok().flatten();
     audit.record(actor, target(patient), result).await
+}
+
+/// A hospital answers before `response_due_at`; after it the request is expired (by the
+/// sweeper, if it has not run yet).
+fn answerable(req: &BedRequest) -> ApiResult<()> {
+    if req.status == RequestStatus::Pending && Utc::now() >= req.response_due_at {
+        return Err(ApiError::conflict("request_expired", "The answer was due before now: the request has expired")
+            .with("response_due_at", req.response_due_at.to_rfc3339()));
+    }
+    Ok(())
 }
 
 fn invalid_transition(from: RequestStatus, event: RequestEvent) -> ApiError {
@@ -511,11 +552,16 @@ pub async fn accept(
         if current.status != RequestStatus::Pending {
             return Err(invalid_transition(current.status, RequestEvent::Accept));
         }
-        let bed = match beds::get_bed(c, bed_id) {
-            Ok(b) if b.hospital_id == current.hospital_id => b,
-            Ok(_) | Err(DbError::NotFound) => return Err(unknown("bed_id", "bed of this hospital")),
-            Err(e) => return Err(e.into()),
-        };
+        answerable(current)?;
+        // Lock first, then read: a bed closed or changed meanwhile is seen as it is now.
+        match beds::lock_bed(c, bed_id) {
+            Err(DbError::NotFound) => return Err(unknown("bed_id", "bed of this hospital")),
+            other => other?,
+        }
+        let bed = beds::get_bed(c, bed_id)?;
+        if bed.hospital_id != current.hospital_id {
+            return Err(unknown("bed_id", "bed of this hospital"));
+        }
         let unavailable =
             |why: &str| ApiError::conflict("bed_unavailable", why.to_owned()).with("bed_id", bed_id.to_string());
         if !bed.suits(current.kind, &current.needs) {
@@ -523,7 +569,11 @@ pub async fn accept(
                 "The bed is closed, does not take this kind of request or lacks a needed capability",
             ));
         }
-        beds::lock_bed(c, bed_id)?;
+        if current.kind == BedKind::Respite {
+            // The stay actually given follows the policy too (notice was checked when asked).
+            let case = cases::get(c, current.case_id)?;
+            check_respite(c, current.hospital_id, &case, starts_at, Some(ends_at), Some(current.id), false)?;
+        }
         if beds::overlaps(c, bed_id, starts_at, ends_at)? {
             return Err(unavailable("The bed is already allocated for an overlapping period"));
         }
@@ -576,6 +626,7 @@ pub async fn decline(
             crate::domain::required(e, "reason_code", input.reason_code).and_then(|r| parse_enum("reason_code", &r, e));
         let note = text::optional_text("note", input.note, 1000, e);
         let Some(reason) = reason.filter(|_| errors.is_empty()) else { return Err(ApiError::validation(errors)) };
+        answerable(current)?;
         let ans = beds::Answer {
             decline_reason: Some(reason),
             decline_note: note,
@@ -632,17 +683,19 @@ fn move_case(
     to: CaseStatus,
     reason: Option<CloseReason>,
     who: &str,
-) -> ApiResult<()> {
+) -> ApiResult<bool> {
     let closing = to == CaseStatus::Closed;
     let effects = cases::TransitionEffects {
         started_on: None,
         ended_on: closing.then(|| today_jst(Utc::now())),
         close_reason: reason,
     };
-    if cases::transition(c, case, from, to, &effects, who)? && closing {
+    let moved = cases::transition(c, case, from, to, &effects, who)?;
+    if moved && closing {
         care_team::end_all(c, case, Utc::now())?;
+        beds::cancel_open_for_case(c, case)?;
     }
-    Ok(())
+    Ok(moved)
 }
 
 /// The patient is in the bed: `accepted → admitted`; an active case goes on hold.
@@ -668,8 +721,13 @@ pub async fn admit(
     let (req, _) = change_request(&db, &audit, &actor, "bed_request.admit", id.into_inner(), move |c, current| {
         policy::manage_beds(&who, current.hospital_id)?;
         let done = step(c, current, RequestEvent::Admit, &beds::Answer::default())?;
-        move_case(c, current.case_id, CaseStatus::Active, CaseStatus::OnHold, None, &who.sub())?;
-        Ok((done, vec![Target::new("case.hold", "case", current.case_id).patient(Some(current.patient_id))]))
+        let held = move_case(c, current.case_id, CaseStatus::Active, CaseStatus::OnHold, None, &who.sub())?;
+        let rows = if held {
+            vec![Target::new("case.hold", "case", current.case_id).patient(Some(current.patient_id))]
+        } else {
+            Vec::new()
+        };
+        Ok((done, rows))
     })
     .await?;
     Ok(ok_versioned(req.version, &req))
@@ -715,10 +773,18 @@ pub async fn discharge(
             Disposition::LongTermAdmission => (CaseStatus::Closed, Some(CloseReason::LongTermAdmission), "case.close"),
             Disposition::Moved => (CaseStatus::Closed, Some(CloseReason::Moved), "case.close"),
         };
-        move_case(c, current.case_id, CaseStatus::OnHold, to, reason, &who.sub())?;
+        // A case its base resumed meanwhile is closed from where it is.
+        let mut moved = move_case(c, current.case_id, CaseStatus::OnHold, to, reason, &who.sub())?;
+        if !moved && to == CaseStatus::Closed {
+            moved = move_case(c, current.case_id, CaseStatus::Active, to, reason, &who.sub())?;
+        }
         let _ = done;
-        let case_row = Target::new(action, "case", current.case_id).patient(Some(current.patient_id));
-        Ok((beds::get_request(c, current.id)?, vec![case_row]))
+        let rows = if moved {
+            vec![Target::new(action, "case", current.case_id).patient(Some(current.patient_id))]
+        } else {
+            Vec::new()
+        };
+        Ok((beds::get_request(c, current.id)?, rows))
     })
     .await?;
     Ok(ok_versioned(req.version, &req))
@@ -763,10 +829,13 @@ pub async fn retarget(
         if beds::successor_of(c, current.id)?.is_some() {
             return Err(ApiError::conflict("already_retargeted", "This request was already sent elsewhere"));
         }
+        // The caller sees the request: one who may not ask for this case is refused, not misled.
+        let of_case = cases::get(c, current.case_id)?;
+        may_request(c, &who, &of_case)?;
         let case = requestable_case(c, &who, current.case_id)?;
         hospital(c, hospital_id).map_err(|_| unknown("hospital_id", "hospital"))?;
         if current.kind == BedKind::Respite {
-            check_respite(c, hospital_id, &case, current.starts_at, current.ends_at)?;
+            check_respite(c, hospital_id, &case, current.starts_at, current.ends_at, Some(current.id), true)?;
         }
         let new = beds::NewRequest {
             case_id: case.id,
@@ -781,7 +850,10 @@ pub async fn retarget(
             requested_by: &who.sub(),
             previous: Some(current.id),
         };
-        let new_id = beds::insert_request(c, &new)?;
+        let new_id = beds::insert_request(c, &new).map_err(|e| match e {
+            DbError::Unique(_) => ApiError::conflict("already_retargeted", "This request was already sent elsewhere"),
+            e => e.into(),
+        })?;
         let row = Target::new("bed_request.create", "bed_request", new_id).patient(Some(case.patient_id));
         Ok((beds::get_request(c, new_id)?, vec![row]))
     })
@@ -796,7 +868,7 @@ pub async fn expire_due(db: &Db, key: crate::auth::jwt::Secret, at: DateTime<Utc
     let mut expired = 0;
     for id in due {
         let key = key.clone();
-        let done = db
+        let done: ApiResult<bool> = db
             .write(move |c| {
                 let req = beds::get_request(c, id)?;
                 let ans = beds::Answer { answered_by: Some(crate::audit::SYSTEM_SWEEPER.into()), ..Default::default() };
@@ -809,8 +881,12 @@ pub async fn expire_due(db: &Db, key: crate::auth::jwt::Secret, at: DateTime<Utc
                 crate::db::audit::append(c, key.expose(), &[&crate::audit::system_entry(target, 200)])?;
                 Ok(true)
             })
-            .await?;
-        expired += usize::from(done);
+            .await;
+        match done {
+            Ok(done) => expired += usize::from(done),
+            // One request that cannot be expired does not hold up the others.
+            Err(e) => tracing::warn!(error = %e, "a bed request could not be expired"),
+        }
     }
     Ok(expired)
 }

@@ -223,6 +223,12 @@ pub struct AvailabilityQuery {
     to: Option<String>,
 }
 
+/// The answer of `GET /api/v1/bed-availability`.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct Availability {
+    pub items: Vec<Alternative>,
+}
+
 /// Parses `needs=oxygen,suction`.
 pub(crate) fn needs_list(raw: Option<String>, errors: &mut Vec<FieldError>) -> Vec<String> {
     let parts: Vec<String> =
@@ -235,7 +241,7 @@ pub(crate) fn needs_list(raw: Option<String>, errors: &mut Vec<FieldError>) -> V
     get, path = "/api/v1/bed-availability", tag = "beds",
     params(AvailabilityQuery),
     responses(
-        (status = 200, description = "Hospitals with free matching beds, most first", body = Vec<Alternative>),
+                (status = 200, description = "Hospitals with free matching beds, most first", body = Availability),
         (status = 400, description = "Invalid query", body = Problem),
     ),
     security(("bearer" = []))
@@ -261,5 +267,5 @@ pub async fn availability(
         return Err(ApiError::validation(errors));
     };
     let items = db.read(move |c| Ok::<_, ApiError>(beds::availability(c, kind, &needs, from, to)?)).await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "items": items })))
+    Ok(HttpResponse::Ok().json(Availability { items }))
 }

@@ -319,6 +319,8 @@ async fn run(
         if matches!(to, CaseStatus::Closed | CaseStatus::Cancelled) {
             // The team's work ends with the case: nobody keeps reading it as a member.
             care_team::end_all(c, id, Utc::now())?;
+            // Nor does a bed stay promised to it.
+            crate::db::beds::cancel_open_for_case(c, id)?;
         }
         let today = today_jst(Utc::now());
         let effects = cases::TransitionEffects {

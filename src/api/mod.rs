@@ -13,6 +13,7 @@ pub mod health;
 pub mod organizations;
 pub mod patients;
 pub mod practitioners;
+pub mod registrations;
 pub mod schedule;
 pub mod screening_templates;
 pub mod screenings;
@@ -95,6 +96,13 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(beds::get_policy)
         .service(beds::put_policy)
         .service(beds::availability)
+        .service(registrations::create)
+        .service(registrations::list)
+        .service(registrations::get)
+        .service(registrations::activate)
+        .service(registrations::reject)
+        .service(registrations::withdraw)
+        .service(registrations::exchange)
         .service(bed_requests::create)
         .service(bed_requests::list)
         .service(bed_requests::get)
@@ -169,6 +177,8 @@ pub async fn unmatched() -> Result<actix_web::HttpResponse, ApiError> {
         screenings::create, screenings::list, screenings::get, screenings::update, screenings::submit,
         screenings::withdraw, screenings::decline, screenings::accept, screenings::revise, screenings::milestone,
         beds::create, beds::list, beds::update, beds::get_policy, beds::put_policy, beds::availability,
+        registrations::create, registrations::list, registrations::get, registrations::activate,
+        registrations::reject, registrations::withdraw, registrations::exchange,
         bed_requests::create, bed_requests::list, bed_requests::get, bed_requests::accept, bed_requests::decline,
         bed_requests::cancel, bed_requests::admit, bed_requests::discharge, bed_requests::retarget,
         audit::list, audit::verify, audit::access_log,

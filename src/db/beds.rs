@@ -114,10 +114,11 @@ pub fn free_beds(
     to: DateTime<Utc>,
     hospital: Option<OrganizationId>,
 ) -> DbResult<Vec<Bed>> {
+    let admitted = r::bed_requests.filter(r::status.eq(to_code(&RequestStatus::Admitted)?)).select(r::id);
     let busy = a::bed_allocations
         .filter(a::released_at.is_null())
         .filter(a::starts_at.lt(to_db(to)))
-        .filter(a::ends_at.gt(to_db(from)))
+        .filter(a::ends_at.gt(to_db(from)).or(a::request_id.eq_any(admitted)))
         .select(a::bed_id);
     let mut q = b::beds
         .filter(b::status.eq(to_code(&BedStatus::Open)?))
@@ -161,13 +162,15 @@ pub fn lock_bed(conn: &mut DbConn, bed: BedId) -> DbResult<()> {
     Ok(())
 }
 
-/// Whether a live allocation of the bed overlaps `[from, to)`.
+/// Whether a live allocation of the bed overlaps `[from, to)`. The allocation of a patient in
+/// the bed (admitted) lasts until discharge, whatever its planned end.
 pub fn overlaps(conn: &mut DbConn, bed: BedId, from: DateTime<Utc>, to: DateTime<Utc>) -> DbResult<bool> {
+    let admitted = r::bed_requests.filter(r::status.eq(to_code(&RequestStatus::Admitted)?)).select(r::id);
     let n: i64 = a::bed_allocations
         .filter(a::bed_id.eq(bed.to_string()))
         .filter(a::released_at.is_null())
         .filter(a::starts_at.lt(to_db(to)))
-        .filter(a::ends_at.gt(to_db(from)))
+        .filter(a::ends_at.gt(to_db(from)).or(a::request_id.eq_any(admitted)))
         .count()
         .get_result(conn)?;
     Ok(n > 0)
@@ -203,17 +206,32 @@ pub fn release(conn: &mut DbConn, request: BedRequestId, at: DateTime<Utc>) -> D
     Ok(())
 }
 
-/// Respite days the patient had (or has booked) at the hospital between `from` and `to`.
+/// Respite days the patient had, has booked or has asked for (pending) at the hospital, in
+/// stays starting between `from` and `to`, other than request `except`.
 pub fn respite_days(
     conn: &mut DbConn,
     patient: PatientId,
     hospital: OrganizationId,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
+    except: Option<BedRequestId>,
 ) -> DbResult<i64> {
+    let except = except.map(|x| x.to_string()).unwrap_or_default();
+    let pending: Vec<(NaiveDateTime, Option<NaiveDateTime>)> = r::bed_requests
+        .filter(r::hospital_id.eq(hospital.to_string()))
+        .filter(r::patient_id.eq(patient.to_string()))
+        .filter(r::kind.eq(to_code(&BedKind::Respite)?))
+        .filter(r::status.eq(to_code(&RequestStatus::Pending)?))
+        .filter(r::id.ne(&except))
+        .filter(r::starts_at.ge(to_db(from)))
+        .filter(r::starts_at.lt(to_db(to)))
+        .select((r::starts_at, r::ends_at))
+        .load(conn)?;
+    let asked: i64 = pending.into_iter().map(|(s, e)| crate::domain::bed::stay_days(utc(s), utc(e.unwrap_or(s)))).sum();
     let respite = r::bed_requests
         .filter(r::hospital_id.eq(hospital.to_string()))
         .filter(r::kind.eq(to_code(&BedKind::Respite)?))
+        .filter(r::id.ne(except))
         .select(r::id);
     let rows: Vec<(NaiveDateTime, NaiveDateTime, Option<NaiveDateTime>)> = a::bed_allocations
         .filter(a::patient_id.eq(patient.to_string()))
@@ -222,13 +240,14 @@ pub fn respite_days(
         .filter(a::starts_at.lt(to_db(to)))
         .select((a::starts_at, a::ends_at, a::released_at))
         .load(conn)?;
-    Ok(rows
+    let given: i64 = rows
         .into_iter()
         .map(|(s, e, released)| {
             let end = released.map_or(e, |x| x.min(e)).max(s);
             crate::domain::bed::stay_days(utc(s), utc(end))
         })
-        .sum())
+        .sum();
+    Ok(asked + given)
 }
 
 pub fn get_policy(conn: &mut DbConn, hospital: OrganizationId) -> DbResult<RespitePolicy> {
@@ -478,6 +497,25 @@ pub fn transition(
         diesel::update(this()).set((r::answered_by.eq(Some(who)), r::answered_at.eq(Some(at)))).execute(conn)?;
     }
     Ok(true)
+}
+
+/// Cancels the case's pending and accepted requests and gives their beds back (the case
+/// closed). Returns the requests cancelled.
+pub fn cancel_open_for_case(conn: &mut DbConn, case: CaseId) -> DbResult<Vec<BedRequestId>> {
+    let open = [to_code(&RequestStatus::Pending)?, to_code(&RequestStatus::Accepted)?];
+    let ids: Vec<String> = r::bed_requests
+        .filter(r::case_id.eq(case.to_string()))
+        .filter(r::status.eq_any(open.clone()))
+        .select(r::id)
+        .load(conn)?;
+    let at = now();
+    diesel::update(r::bed_requests.filter(r::id.eq_any(&ids)).filter(r::status.eq_any(open)))
+        .set((r::status.eq(to_code(&RequestStatus::Cancelled)?), r::version.eq(r::version + 1), r::updated_at.eq(at)))
+        .execute(conn)?;
+    diesel::update(a::bed_allocations.filter(a::request_id.eq_any(&ids)).filter(a::released_at.is_null()))
+        .set(a::released_at.eq(Some(at)))
+        .execute(conn)?;
+    ids.iter().map(|x| id("id", x)).collect()
 }
 
 /// The request that re-targeted this one, if any.

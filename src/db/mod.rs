@@ -11,6 +11,7 @@ pub mod idempotency;
 pub mod organizations;
 pub mod patients;
 pub mod practitioners;
+pub mod registrations;
 pub mod schedule;
 pub mod schema;
 pub mod screenings;

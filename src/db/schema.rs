@@ -252,6 +252,36 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    backup_registrations (id) {
+        id -> Text,
+        case_id -> Text,
+        patient_id -> Text,
+        hospital_id -> Text,
+        status -> Text,
+        consent_obtained_on -> Date,
+        summary -> Text,
+        requested_by -> Text,
+        reject_reason -> Nullable<Text>,
+        last_exchange_on -> Nullable<Date>,
+        next_exchange_due -> Nullable<Date>,
+        version -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    backup_info_exchanges (id) {
+        id -> Text,
+        registration_id -> Text,
+        exchanged_on -> Date,
+        note -> Nullable<Text>,
+        recorded_by -> Text,
+        created_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(cases -> patients (patient_id));
 diesel::joinable!(care_team_members -> cases (case_id));
 diesel::allow_tables_to_appear_in_same_query!(
@@ -269,6 +299,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     respite_policies,
     bed_requests,
     bed_allocations,
+    backup_registrations,
+    backup_info_exchanges,
 );
 
 diesel::table! {

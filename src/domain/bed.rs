@@ -2,11 +2,11 @@
 //! respite rules, and the requests physicians send when a patient deteriorates or the family
 //! needs rest. Pure rules; the storage layer keeps what they decide.
 
-use chrono::{DateTime, Datelike, Duration, Utc, Weekday};
+use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc, Weekday};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::ids::{BedId, BedRequestId, CaseId, OrganizationId, PatientId};
+use super::ids::{BedId, BedRequestId, CaseId, OrganizationId, PatientId, RegistrationId};
 use super::organization::parse_enum;
 use super::text;
 use super::time::jst;
@@ -279,10 +279,11 @@ pub struct RuleBroken {
     pub message: String,
 }
 
-/// The length of a stay in days, counting a started day as a day.
+/// The length of a stay in days: the nights between the Japan dates it starts and ends on (a
+/// stay within one day counts as one), whatever the hours.
 pub fn stay_days(starts_at: DateTime<Utc>, ends_at: DateTime<Utc>) -> i64 {
-    let secs = (ends_at - starts_at).num_seconds().max(0);
-    (secs + 86_399) / 86_400
+    let day = |t: DateTime<Utc>| t.with_timezone(&jst()).date_naive();
+    (day(ends_at) - day(starts_at)).num_days().max(i64::from(ends_at > starts_at))
 }
 
 fn weekday_code(d: Weekday) -> &'static str {
@@ -517,6 +518,78 @@ pub struct BedRequest {
     pub updated_at: DateTime<Utc>,
 }
 
+/// Where a pre-registration stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RegistrationStatus {
+    /// Asked by the clinic or the base; the hospital has not answered.
+    Requested,
+    /// The patient's one backup hospital.
+    Active,
+    Rejected,
+    /// Ended by the clinic or the base.
+    Withdrawn,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RegistrationEvent {
+    Activate,
+    Reject,
+    Withdraw,
+}
+
+impl RegistrationEvent {
+    pub fn name(self) -> &'static str {
+        match self {
+            RegistrationEvent::Activate => "activate",
+            RegistrationEvent::Reject => "reject",
+            RegistrationEvent::Withdraw => "withdraw",
+        }
+    }
+}
+
+/// `requested → active | rejected`, `requested | active → withdrawn`.
+pub fn registration_transition(from: RegistrationStatus, event: RegistrationEvent) -> Option<RegistrationStatus> {
+    use RegistrationEvent as E;
+    use RegistrationStatus as S;
+    match (from, event) {
+        (S::Requested, E::Activate) => Some(S::Active),
+        (S::Requested, E::Reject) => Some(S::Rejected),
+        (S::Requested | S::Active, E::Withdraw) => Some(S::Withdrawn),
+        _ => None,
+    }
+}
+
+/// Information is exchanged at least every 3 months (DOMAIN.md §5).
+pub const EXCHANGE_MONTHS: u32 = 3;
+
+/// When the next exchange is due after one on `last`.
+pub fn next_exchange_due(last: NaiveDate) -> NaiveDate {
+    last.checked_add_months(chrono::Months::new(EXCHANGE_MONTHS)).unwrap_or(last)
+}
+
+/// A pre-registration as stored and answered.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Registration {
+    pub id: RegistrationId,
+    pub case_id: CaseId,
+    pub patient_id: PatientId,
+    pub hospital_id: OrganizationId,
+    pub status: RegistrationStatus,
+    pub consent_obtained_on: NaiveDate,
+    /// The referral summary (診療情報提供書 の要旨).
+    pub summary: String,
+    pub requested_by: String,
+    pub reject_reason: Option<String>,
+    pub last_exchange_on: Option<NaiveDate>,
+    pub next_exchange_due: Option<NaiveDate>,
+    /// An active registration whose next exchange is past due (Japan date).
+    pub exchange_overdue: bool,
+    pub version: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -539,7 +612,12 @@ mod tests {
         assert_eq!(p.check(monday, Some(monday + Duration::days(14)), now, 0), Ok(()));
         let rule = |r: Result<(), RuleBroken>| r.unwrap_err().rule;
         assert_eq!(rule(p.check(monday, None, now, 0)), "end_required");
-        assert_eq!(rule(p.check(monday, Some(monday + Duration::days(14) + Duration::hours(1)), now, 0)), "max_stay");
+        assert_eq!(
+            p.check(monday, Some(monday + Duration::days(14) + Duration::hours(10)), now, 0),
+            Ok(()),
+            "14 nights"
+        );
+        assert_eq!(rule(p.check(monday, Some(monday + Duration::days(15)), now, 0)), "max_stay");
         let thursday = Utc.with_ymd_and_hms(2026, 11, 26, 0, 0, 0).unwrap();
         assert_eq!(rule(p.check(thursday, Some(thursday + Duration::days(2)), now, 0)), "min_notice");
         // Saturday 2026-11-28 23:30 JST is still Saturday in Japan although Saturday 14:30 UTC.
@@ -547,6 +625,18 @@ mod tests {
         assert_eq!(rule(p.check(saturday, Some(saturday + Duration::days(2)), now, 0)), "admission_weekday");
         assert_eq!(rule(p.check(monday, Some(monday + Duration::days(7)), now, 14)), "yearly_limit");
         assert_eq!(p.check(monday, Some(monday + Duration::days(6)), now, 14), Ok(()));
+    }
+
+    #[test]
+    fn exchanges_are_due_three_months_on() {
+        let d = |y, m, day| NaiveDate::from_ymd_opt(y, m, day).unwrap();
+        assert_eq!(next_exchange_due(d(2026, 11, 24)), d(2027, 2, 24));
+        assert_eq!(next_exchange_due(d(2026, 11, 30)), d(2027, 2, 28), "the end of a shorter month");
+        use RegistrationEvent as E;
+        use RegistrationStatus as S;
+        assert_eq!(registration_transition(S::Requested, E::Activate), Some(S::Active));
+        assert_eq!(registration_transition(S::Active, E::Activate), None);
+        assert_eq!(registration_transition(S::Rejected, E::Withdraw), None);
     }
 
     #[test]

@@ -88,3 +88,7 @@ typed_id!(
     /// A request for a backup bed (≈ FHIR ServiceRequest + Task).
     BedRequestId
 );
+typed_id!(
+    /// A patient's pre-registration with a backup hospital.
+    RegistrationId
+);

@@ -156,14 +156,6 @@ fn who_may_ask_for_a_bed() {
     request(&app, &x, &x.doctor, "emergency", &[]).assert_problem(409, "case_not_active");
 }
 
-fn next_weekday(from: DateTime<Utc>, weekday: chrono::Weekday) -> DateTime<Utc> {
-    let mut d = from;
-    while d.with_timezone(&chrono::FixedOffset::east_opt(9 * 3600).unwrap()).weekday() != weekday {
-        d += Duration::days(1);
-    }
-    d
-}
-
 #[test]
 fn respite_windows_follow_the_hospitals_policy() {
     let app = spawn_app();
@@ -175,8 +167,8 @@ fn respite_windows_follow_the_hospitals_policy() {
     app.request("PUT", &policy, Some(&x.manager), &[], Some("{\"max_stay_days\": 0}"))
         .assert_problem(400, "validation_failed");
     app.request("PUT", &policy, Some(&x.manager), &[], Some(&rules.to_string())).assert(200);
-    // 10:00 JST on the first Monday at least four days ahead.
-    let monday = next_weekday(hour() + Duration::days(3), chrono::Weekday::Mon) + Duration::hours(1);
+    // Monday 1 March 2027, 10:00 JST: far enough ahead, and the same year as two weeks later.
+    let monday = Utc.with_ymd_and_hms(2027, 3, 1, 1, 0, 0).unwrap();
     let ask = |from: DateTime<Utc>, to: Option<DateTime<Utc>>| {
         let mut body = json!({"case_id": x.w.case, "kind": "respite", "hospital_id": x.hospital, "starts_at": iso(from), "reason": "介護者の休息"});
         if let Some(t) = to {
@@ -191,20 +183,25 @@ fn respite_windows_follow_the_hospitals_policy() {
     assert_eq!(rule(ask(monday, None)), "end_required");
     assert_eq!(rule(ask(monday, Some(monday + Duration::days(8)))), "max_stay");
     assert_eq!(rule(ask(monday + Duration::days(2), Some(monday + Duration::days(4)))), "admission_weekday");
-    let soon = next_weekday(Utc::now() + Duration::days(1), chrono::Weekday::Mon);
-    if (soon - Utc::now()).num_days() < 2 {
-        assert_eq!(rule(ask(soon, Some(soon + Duration::days(1)))), "min_notice");
-    }
+    // Tomorrow is less than 3 days' notice, whatever weekday it is (notice is checked first).
+    let tomorrow = Utc::now() + Duration::days(1);
+    assert_eq!(rule(ask(tomorrow, Some(tomorrow + Duration::days(1)))), "min_notice");
     let first = ask(monday, Some(monday + Duration::days(7)));
     first.assert(201);
     let b = bed(&app, &x, "R1", &["respite"], &[]);
     accept(&app, &x, &first.id(), &b, monday, monday + Duration::days(7)).assert(200);
     // 7 of the 10 yearly days are booked: 4 more break the limit, 3 fit.
     let later = monday + Duration::days(14);
-    if later.year() == monday.year() {
-        assert_eq!(rule(ask(later, Some(later + Duration::days(4)))), "yearly_limit");
-        ask(later, Some(later + Duration::days(3))).assert(201);
-    }
+    assert_eq!(rule(ask(later, Some(later + Duration::days(4)))), "yearly_limit");
+    let pending = ask(later, Some(later + Duration::days(3)));
+    pending.assert(201);
+    // That pending stay counts too: nothing more fits this year.
+    let after = monday + Duration::days(21);
+    assert_eq!(rule(ask(after, Some(after + Duration::days(1)))), "yearly_limit");
+    // The stay a hospital gives follows the policy as well.
+    let b2 = bed(&app, &x, "R2", &["respite"], &[]);
+    accept(&app, &x, &pending.id(), &b2, later, later + Duration::days(8)).assert(422);
+    accept(&app, &x, &pending.id(), &b2, later, later + Duration::days(3)).assert(200);
 }
 
 #[test]
@@ -383,4 +380,74 @@ fn the_sweeper_expires_unanswered_requests_once_across_instances() {
     assert_eq!(sweeps[0]["actor_sub"], "system:bed-sweeper");
     let verify = app.get("/api/v1/audit-events/verify", &auditor);
     assert_eq!(verify.body["intact"], true, "{}", verify.text);
+}
+
+#[test]
+fn answers_are_refused_to_others_late_or_in_the_wrong_state() {
+    let app = spawn_app();
+    let x = ward(&app);
+    let b = bed(&app, &x, "801", &["emergency", "urgent"], &[]);
+    let (_, other_manager) = hospital(&app, "神田病院");
+    let id = request(&app, &x, &x.doctor, "emergency", &[]).id();
+    let p = |verb: &str| format!("/api/v1/bed-requests/{id}/{verb}");
+    app.post(&p("decline"), &x.doctor, &json!({"reason_code": "other"})).assert_problem(403, "forbidden");
+    app.post(&p("decline"), &other_manager, &json!({"reason_code": "other"})).assert_problem(404, "not_found");
+    app.post(&p("admit"), &other_manager, &json!({})).assert_problem(404, "not_found");
+    let secondary = app.as_practitioner(&x.w.doctors[1], &x.w.clinic, &["physician"]);
+    app.post(&p("cancel"), &secondary, &json!({})).assert_problem(403, "forbidden");
+    // Too late: the answer was due already (the sweeper has not run yet).
+    app.db.raw(&format!("UPDATE bed_requests SET response_due_at = '2026-01-01 00:00:00' WHERE id = '{id}'")).unwrap();
+    accept(&app, &x, &id, &b, hour(), hour() + Duration::days(1)).assert_problem(409, "request_expired");
+    app.post(&p("decline"), &x.manager, &json!({"reason_code": "other"})).assert_problem(409, "request_expired");
+    // A closed bed is not given.
+    let id2 = request(&app, &x, &x.doctor, "urgent", &[]).id();
+    let bed_path = format!("/api/v1/organizations/{}/beds/{b}", x.hospital);
+    app.patch(&bed_path, &x.manager, "\"1\"", &json!({"status": "closed"})).assert(200);
+    accept(&app, &x, &id2, &b, hour(), hour() + Duration::days(1)).assert_problem(409, "bed_unavailable");
+    app.post(&format!("/api/v1/bed-requests/{id2}/discharge"), &x.manager, &json!({"disposition": "home"}))
+        .assert_problem(409, "invalid_transition");
+    let declined = app.post(
+        &format!("/api/v1/bed-requests/{id2}/decline"),
+        &x.manager,
+        &json!({"reason_code": "no_bed_available"}),
+    );
+    declined.assert(200);
+    app.post(&format!("/api/v1/bed-requests/{id2}/cancel"), &x.doctor, &json!({}))
+        .assert_problem(409, "invalid_transition");
+    // The hospital sees the declined request but may not send it elsewhere.
+    app.post(&format!("/api/v1/bed-requests/{id2}/retarget"), &x.manager, &json!({"hospital_id": x.hospital}))
+        .assert_problem(403, "forbidden");
+}
+
+#[test]
+fn a_declined_request_is_retargeted_once_even_under_a_race() {
+    let app = Arc::new(spawn_app());
+    let x = Arc::new(ward(&app));
+    let (kanda, _) = hospital(&app, "神田病院");
+    let id = request(&app, &x, &x.doctor, "urgent", &[]).id();
+    app.post(&format!("/api/v1/bed-requests/{id}/decline"), &x.manager, &json!({"reason_code": "dementia"}))
+        .assert(200);
+    let (a, xx, idd, k) = (app.clone(), x.clone(), id.clone(), kanda.clone());
+    let results = race(8, move |_| {
+        a.post(&format!("/api/v1/bed-requests/{idd}/retarget"), &xx.doctor, &json!({"hospital_id": k})).status
+    });
+    assert_eq!(results.iter().filter(|s| **s == 201).count(), 1, "{results:?}");
+    assert!(results.iter().all(|s| *s == 201 || *s == 409), "{results:?}");
+}
+
+#[test]
+fn closing_the_case_gives_its_beds_back() {
+    let app = spawn_app();
+    let x = ward(&app);
+    let b = bed(&app, &x, "901", &["urgent"], &[]);
+    let id = request(&app, &x, &x.doctor, "urgent", &[]).id();
+    let (from, to) = (hour(), hour() + Duration::days(2));
+    accept(&app, &x, &id, &b, from, to).assert(200);
+    let pending = request(&app, &x, &x.doctor, "urgent", &[]).id();
+    app.post(&format!("/api/v1/cases/{}/close", x.w.case), &x.w.coordinator, &json!({"reason": "moved"})).assert(200);
+    for r in [&id, &pending] {
+        assert_eq!(app.get(&format!("/api/v1/bed-requests/{r}"), &x.w.coordinator).body["status"], "cancelled");
+    }
+    let avail = app.get(&format!("/api/v1/bed-availability?kind=urgent&from={}&to={}", iso(from), iso(to)), &x.doctor);
+    assert_eq!(avail.body["items"][0]["free_beds"], 1);
 }

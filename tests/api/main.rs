@@ -19,6 +19,7 @@ mod operations;
 mod organizations;
 mod patients;
 mod practitioners;
+mod registrations;
 mod schedule;
 mod screenings;
 mod storage;

@@ -54,6 +54,8 @@ CREATE TABLE bed_requests (
 CREATE INDEX bed_requests_hospital ON bed_requests (hospital_id, id);
 CREATE INDEX bed_requests_case ON bed_requests (case_id, id);
 CREATE INDEX bed_requests_pending_due ON bed_requests (status, response_due_at);
+-- A declined or expired request is re-targeted once.
+CREATE UNIQUE INDEX bed_requests_one_successor ON bed_requests (previous_request_id);
 
 -- A bed given to a request for a half-open period [starts_at, ends_at). Released allocations
 -- (cancelled, discharged early) keep their row with released_at set and no longer count.

@@ -1,0 +1,2 @@
+DROP TABLE backup_info_exchanges;
+DROP TABLE backup_registrations;
