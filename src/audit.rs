@@ -106,6 +106,24 @@ fn writer(db: &Db, key: &[u8], rx: &mpsc::Receiver<Job>) {
     }
 }
 
+/// Writes the events of the successful changes among `entries` (a creation only when it created:
+/// a repeat answered with the existing object changed nothing).
+pub fn emit_events(conn: &mut db::DbConn, entries: &[&Entry]) -> Result<(), db::DbError> {
+    let mut events = Vec::new();
+    for e in entries {
+        let created = e.status == 201;
+        if !(200..300).contains(&e.status) || (e.action.ends_with(".create") && !created) {
+            continue;
+        }
+        if let Some(rid) = &e.resource_id {
+            if let Some(ev) = db::events::for_change(conn, &e.action, &e.resource_type, rid)? {
+                events.push(ev);
+            }
+        }
+    }
+    db::events::emit(conn, events)
+}
+
 /// The subject of changes Renkei makes by itself (expiring unanswered bed requests).
 pub const SYSTEM_SWEEPER: &str = "system:bed-sweeper";
 
@@ -229,10 +247,12 @@ impl Audit {
         Ok(())
     }
 
-    /// Appends rows inside the caller's (write) transaction: a change and its row commit together.
+    /// Appends rows inside the caller's (write) transaction: a change and its row commit together,
+    /// and so do the events of the state changes the rows record (the outbox).
     pub fn append(&self, conn: &mut db::DbConn, entries: &[&Entry]) -> Result<(), ApiError> {
         let Some(log) = &self.log else { return Err(ApiError::internal("the audit log is not configured")) };
-        Ok(db::audit::append(conn, log.key(), entries)?)
+        db::audit::append(conn, log.key(), entries)?;
+        Ok(emit_events(conn, entries)?)
     }
 
     /// The row for an access by `actor`.

@@ -878,7 +878,9 @@ pub async fn expire_due(db: &Db, key: crate::auth::jwt::Secret, at: DateTime<Utc
                     return Ok::<_, ApiError>(false);
                 }
                 let target = Target::new("bed_request.expire", "bed_request", id).patient(Some(req.patient_id));
-                crate::db::audit::append(c, key.expose(), &[&crate::audit::system_entry(target, 200)])?;
+                let entry = crate::audit::system_entry(target, 200);
+                crate::db::audit::append(c, key.expose(), &[&entry])?;
+                crate::audit::emit_events(c, &[&entry])?;
                 Ok(true)
             })
             .await;

@@ -9,6 +9,7 @@ pub mod cases;
 pub mod clients;
 pub mod cover;
 pub mod docs;
+pub mod events;
 pub mod health;
 pub mod organizations;
 pub mod patients;
@@ -112,6 +113,7 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(bed_requests::admit)
         .service(bed_requests::discharge)
         .service(bed_requests::retarget)
+        .service(events::feed)
         .service(audit::verify)
         .service(audit::list)
         .service(audit::access_log);
@@ -181,6 +183,7 @@ pub async fn unmatched() -> Result<actix_web::HttpResponse, ApiError> {
         registrations::reject, registrations::withdraw, registrations::exchange,
         bed_requests::create, bed_requests::list, bed_requests::get, bed_requests::accept, bed_requests::decline,
         bed_requests::cancel, bed_requests::admit, bed_requests::discharge, bed_requests::retarget,
+                events::feed,
         audit::list, audit::verify, audit::access_log,
     ),
     components(schemas(Problem, FieldError)),
@@ -197,6 +200,7 @@ pub async fn unmatched() -> Result<actix_web::HttpResponse, ApiError> {
         (name = "screening", description = "Discharge screening templates and sheets from hospitals (DOMAIN.md §4)"),
         (name = "beds", description = "Backup beds, respite policies and availability (DOMAIN.md §5)"),
         (name = "bed requests", description = "Bed requests: allocation that never double-books, expiry, re-targeting"),
+                (name = "events", description = "Changes in commit order for partner systems: the feed and webhooks"),
         (name = "audit", description = "The hash-chained access log (DOMAIN.md §7)"),
     )
 )]

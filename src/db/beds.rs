@@ -515,6 +515,11 @@ pub fn cancel_open_for_case(conn: &mut DbConn, case: CaseId) -> DbResult<Vec<Bed
     diesel::update(a::bed_allocations.filter(a::request_id.eq_any(&ids)).filter(a::released_at.is_null()))
         .set(a::released_at.eq(Some(at)))
         .execute(conn)?;
+    let mut events = Vec::new();
+    for x in &ids {
+        events.extend(super::events::for_change(conn, "bed_request.cancel", "bed_request", x)?);
+    }
+    super::events::emit(conn, events)?;
     ids.iter().map(|x| id("id", x)).collect()
 }
 

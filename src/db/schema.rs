@@ -282,6 +282,71 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    event_head (id) {
+        id -> Integer,
+        last_seq -> BigInt,
+    }
+}
+
+diesel::table! {
+    events (seq) {
+        seq -> BigInt,
+        id -> Text,
+        #[sql_name = "type"]
+        kind -> Text,
+        resource_type -> Text,
+        resource_id -> Text,
+        case_id -> Nullable<Text>,
+        org_a -> Nullable<Text>,
+        org_b -> Nullable<Text>,
+        occurred_at -> Timestamp,
+        data -> Text,
+    }
+}
+
+diesel::table! {
+    webhooks (id) {
+        id -> Text,
+        organization_id -> Text,
+        url -> Text,
+        types -> Text,
+        secret -> Text,
+        active -> Bool,
+        created_by -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    webhook_deliveries (id) {
+        id -> Text,
+        webhook_id -> Text,
+        event_seq -> BigInt,
+        status -> Text,
+        attempts -> Integer,
+        next_attempt_at -> Timestamp,
+        leased_by -> Nullable<Text>,
+        leased_until -> Nullable<Timestamp>,
+        last_status -> Nullable<Integer>,
+        last_error -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    webhook_attempts (id) {
+        id -> Text,
+        delivery_id -> Text,
+        attempt -> Integer,
+        at -> Timestamp,
+        status -> Nullable<Integer>,
+        error -> Nullable<Text>,
+        duration_ms -> BigInt,
+    }
+}
+
 diesel::joinable!(cases -> patients (patient_id));
 diesel::joinable!(care_team_members -> cases (case_id));
 diesel::allow_tables_to_appear_in_same_query!(
@@ -301,6 +366,11 @@ diesel::allow_tables_to_appear_in_same_query!(
     bed_allocations,
     backup_registrations,
     backup_info_exchanges,
+    event_head,
+    events,
+    webhooks,
+    webhook_deliveries,
+    webhook_attempts,
 );
 
 diesel::table! {

@@ -12,6 +12,7 @@ mod cli;
 mod clients;
 mod cover;
 mod errors;
+mod events;
 mod helpers;
 mod idempotency;
 mod idp;

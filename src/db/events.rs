@@ -1,0 +1,339 @@
+//! The transactional outbox (issue 7): every state change writes its events in its own
+//! transaction, numbered under the `event_head` row lock so that the feed's order is the commit
+//! order, without gaps. Webhook deliveries are written with the events they carry.
+
+use chrono::{DateTime, NaiveDateTime, Utc};
+use diesel::prelude::*;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::schema::event_head::dsl as head;
+use super::schema::events::dsl as e;
+use super::schema::webhook_deliveries::dsl as d;
+use super::schema::webhooks::dsl as w;
+use super::{
+    care_team, cases, from_json, id, now, registrations, screenings, to_json, utc, DbConn, DbResult, MultiBackend,
+};
+use crate::domain::ids::{CaseId, OrganizationId, PractitionerId};
+
+/// An event as the feed and webhooks answer it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Event {
+    pub seq: i64,
+    pub id: String,
+    /// e.g. `case.activated`, `bed_request.accepted`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub resource_type: String,
+    pub resource_id: String,
+    pub case_id: Option<CaseId>,
+    pub occurred_at: DateTime<Utc>,
+    /// The resource's new state.
+    #[schema(value_type = Object)]
+    pub data: serde_json::Value,
+}
+
+/// An event to write.
+pub struct NewEvent {
+    pub kind: &'static str,
+    pub resource_type: &'static str,
+    pub resource_id: String,
+    pub case_id: Option<CaseId>,
+    /// The base or managing organization (its coordinators see the event).
+    pub org_a: Option<OrganizationId>,
+    /// The hospital (its staff see the event).
+    pub org_b: Option<OrganizationId>,
+    pub data: serde_json::Value,
+}
+
+/// The event type of a change recorded in the access log as `action`, if it is one.
+pub fn type_of(action: &str) -> Option<&'static str> {
+    Some(match action {
+        "case.create" => "case.created",
+        "case.update" => "case.updated",
+        "case.activate" => "case.activated",
+        "case.hold" => "case.held",
+        "case.resume" => "case.resumed",
+        "case.close" => "case.closed",
+        "case.cancel" => "case.cancelled",
+        "care_team.add" | "care_team.end" | "care_team.primary" | "care_team.secondary" | "care_team.secondary_end" => {
+            "care_team.changed"
+        }
+        "screening.create" => "screening.created",
+        "screening.update" => "screening.updated",
+        "screening.submit" => "screening.submitted",
+        "screening.accept" => "screening.accepted",
+        "screening.decline" => "screening.declined",
+        "screening.withdraw" => "screening.withdrawn",
+        "screening.revise" => "screening.superseded",
+        "screening.milestone" => "screening.milestone_recorded",
+        "registration.create" => "registration.requested",
+        "registration.activate" => "registration.activated",
+        "registration.reject" => "registration.rejected",
+        "registration.withdraw" => "registration.withdrawn",
+        "registration.exchange" => "registration.exchange_recorded",
+        "bed_request.create" => "bed_request.created",
+        "bed_request.accept" => "bed_request.accepted",
+        "bed_request.decline" => "bed_request.declined",
+        "bed_request.cancel" => "bed_request.cancelled",
+        "bed_request.expire" => "bed_request.expired",
+        "bed_request.admit" => "bed_request.admitted",
+        "bed_request.discharge" => "bed_request.discharged",
+        "bed_request.retarget" => "bed_request.retargeted",
+        _ => return None,
+    })
+}
+
+/// Every event type, for validating subscriptions and filters.
+pub const TYPES: [&str; 29] = [
+    "case.created",
+    "case.updated",
+    "case.activated",
+    "case.held",
+    "case.resumed",
+    "case.closed",
+    "case.cancelled",
+    "care_team.changed",
+    "screening.created",
+    "screening.updated",
+    "screening.submitted",
+    "screening.accepted",
+    "screening.declined",
+    "screening.withdrawn",
+    "screening.superseded",
+    "screening.milestone_recorded",
+    "registration.requested",
+    "registration.activated",
+    "registration.rejected",
+    "registration.withdrawn",
+    "registration.exchange_recorded",
+    "bed_request.created",
+    "bed_request.accepted",
+    "bed_request.declined",
+    "bed_request.cancelled",
+    "bed_request.expired",
+    "bed_request.admitted",
+    "bed_request.discharged",
+    "bed_request.retargeted",
+];
+
+fn json<T: Serialize>(v: &T) -> DbResult<serde_json::Value> {
+    serde_json::to_value(v).map_err(|x| super::DbError::Other(x.to_string()))
+}
+
+/// The event of a change the access log records (`action` on `resource_type`/`resource_id`),
+/// with the resource as it is now, inside the change's transaction. `None`: not an event.
+pub fn for_change(
+    conn: &mut DbConn,
+    action: &str,
+    resource_type: &str,
+    resource_id: &str,
+) -> DbResult<Option<NewEvent>> {
+    let Some(kind) = type_of(action) else { return Ok(None) };
+    let event = match resource_type {
+        "case" => {
+            let case = cases::get(conn, id("case", resource_id)?)?;
+            let data = if kind == "care_team.changed" {
+                serde_json::json!({ "case_id": case.id, "members": json(&care_team::list(conn, case.id, Some(Utc::now()))?)? })
+            } else {
+                json(&case)?
+            };
+            NewEvent {
+                kind,
+                resource_type: if kind == "care_team.changed" { "care_team" } else { "case" },
+                resource_id: resource_id.to_owned(),
+                case_id: Some(case.id),
+                org_a: Some(case.managing_organization_id),
+                org_b: None,
+                data,
+            }
+        }
+        "screening" => {
+            let sheet = screenings::get_sheet(conn, id("screening", resource_id)?)?;
+            NewEvent {
+                kind,
+                resource_type: "screening",
+                resource_id: resource_id.to_owned(),
+                case_id: sheet.case_id,
+                // The base hears of a sheet once it was sent (drafts are the hospital's).
+                org_a: sheet.submitted_at.map(|_| sheet.base_organization_id),
+                org_b: Some(sheet.hospital_id),
+                data: json(&sheet)?,
+            }
+        }
+        "bed_request" => {
+            let req = super::beds::get_request(conn, id("bed_request", resource_id)?)?;
+            let case = cases::get(conn, req.case_id)?;
+            NewEvent {
+                kind,
+                resource_type: "bed_request",
+                resource_id: resource_id.to_owned(),
+                case_id: Some(req.case_id),
+                org_a: Some(case.managing_organization_id),
+                org_b: Some(req.hospital_id),
+                data: json(&req)?,
+            }
+        }
+        "backup_registration" => {
+            let reg = registrations::get(conn, id("registration", resource_id)?)?;
+            let case = cases::get(conn, reg.case_id)?;
+            NewEvent {
+                kind,
+                resource_type: "backup_registration",
+                resource_id: resource_id.to_owned(),
+                case_id: Some(reg.case_id),
+                org_a: Some(case.managing_organization_id),
+                org_b: Some(reg.hospital_id),
+                data: json(&reg)?,
+            }
+        }
+        _ => return Ok(None),
+    };
+    Ok(Some(event))
+}
+
+/// Writes events in the caller's transaction, numbered after every event committed before,
+/// and a pending delivery for every active webhook of an organization that sees them.
+pub fn emit(conn: &mut DbConn, events: Vec<NewEvent>) -> DbResult<()> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let n = i64::try_from(events.len()).unwrap_or(i64::MAX);
+    // The row lock, held until commit, serialises writers of events: seq order is commit order.
+    diesel::update(head::event_head.find(1)).set(head::last_seq.eq(head::last_seq + n)).execute(conn)?;
+    let last: i64 = head::event_head.find(1).select(head::last_seq).first(conn)?;
+    let at = now();
+    let orgs: Vec<String> = events.iter().flat_map(|x| [x.org_a, x.org_b]).flatten().map(|o| o.to_string()).collect();
+    let hooks: Vec<(String, String, String)> = if orgs.is_empty() {
+        Vec::new()
+    } else {
+        w::webhooks
+            .filter(w::active.eq(true))
+            .filter(w::organization_id.eq_any(orgs))
+            .select((w::id, w::organization_id, w::types))
+            .load(conn)?
+    };
+    for (i, ev) in events.into_iter().enumerate() {
+        let seq = last - n + 1 + i64::try_from(i).unwrap_or(0);
+        diesel::insert_into(e::events)
+            .values((
+                e::seq.eq(seq),
+                e::id.eq(uuid::Uuid::now_v7().to_string()),
+                e::kind.eq(ev.kind),
+                e::resource_type.eq(ev.resource_type),
+                e::resource_id.eq(&ev.resource_id),
+                e::case_id.eq(ev.case_id.map(|c| c.to_string())),
+                e::org_a.eq(ev.org_a.map(|o| o.to_string())),
+                e::org_b.eq(ev.org_b.map(|o| o.to_string())),
+                e::occurred_at.eq(at),
+                e::data.eq(to_json(&ev.data)?),
+            ))
+            .execute(conn)?;
+        let audience = [ev.org_a.map(|o| o.to_string()), ev.org_b.map(|o| o.to_string())];
+        for (hook, org, types) in &hooks {
+            let types: Vec<String> = from_json("webhook types", types)?;
+            let wanted = types.iter().any(|t| t == "*" || t == ev.kind);
+            if wanted && audience.iter().flatten().any(|o| o == org) {
+                diesel::insert_into(d::webhook_deliveries)
+                    .values((
+                        d::id.eq(uuid::Uuid::now_v7().to_string()),
+                        d::webhook_id.eq(hook),
+                        d::event_seq.eq(seq),
+                        d::status.eq("pending"),
+                        d::attempts.eq(0),
+                        d::next_attempt_at.eq(at),
+                        d::created_at.eq(at),
+                        d::updated_at.eq(at),
+                    ))
+                    .execute(conn)?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Who sees which events: the organization's coordinators see those of its cases and the sheets
+/// sent to it (org_a), a hospital's staff those addressed to it (org_b), a team member those of
+/// the cases they are on now.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EventScope {
+    pub org_a: Option<OrganizationId>,
+    pub org_b: Option<OrganizationId>,
+    /// The resource types the hospital's staff see (their role's).
+    pub org_b_types: Vec<&'static str>,
+    pub member: Option<PractitionerId>,
+}
+
+impl EventScope {
+    pub fn is_empty(&self) -> bool {
+        self.org_a.is_none() && self.org_b.is_none() && self.member.is_none()
+    }
+}
+
+type Visible = Box<dyn BoxableExpression<e::events, MultiBackend, SqlType = diesel::sql_types::Bool>>;
+
+fn visible(scope: &EventScope) -> Visible {
+    let mut cond: Visible = Box::new(diesel::dsl::sql::<diesel::sql_types::Bool>("1 = 0"));
+    if let Some(o) = scope.org_a {
+        cond = Box::new(cond.or(e::org_a.assume_not_null().eq(o.to_string())));
+    }
+    if let Some(o) = scope.org_b {
+        let types: Vec<String> = scope.org_b_types.iter().map(|t| (*t).to_owned()).collect();
+        cond = Box::new(cond.or(e::org_b.assume_not_null().eq(o.to_string()).and(e::resource_type.eq_any(types))));
+    }
+    if let Some(m) = scope.member {
+        cond = Box::new(cond.or(e::case_id.assume_not_null().eq_any(super::cases::current_cases_of!(m.to_string()))));
+    }
+    cond
+}
+
+#[derive(Queryable)]
+struct Row {
+    seq: i64,
+    id: String,
+    kind: String,
+    resource_type: String,
+    resource_id: String,
+    case_id: Option<String>,
+    occurred_at: NaiveDateTime,
+    data: String,
+}
+
+impl Row {
+    fn into_event(self) -> DbResult<Event> {
+        Ok(Event {
+            seq: self.seq,
+            id: self.id,
+            kind: self.kind,
+            resource_type: self.resource_type,
+            resource_id: self.resource_id,
+            case_id: self.case_id.as_deref().map(|c| id("case_id", c)).transpose()?,
+            occurred_at: utc(self.occurred_at),
+            data: from_json("event data", &self.data)?,
+        })
+    }
+}
+
+const COLUMNS: (e::seq, e::id, e::kind, e::resource_type, e::resource_id, e::case_id, e::occurred_at, e::data) =
+    (e::seq, e::id, e::kind, e::resource_type, e::resource_id, e::case_id, e::occurred_at, e::data);
+
+/// The scope's events after `after`, in sequence order.
+pub fn list(conn: &mut DbConn, scope: &EventScope, after: i64, types: &[String], limit: i64) -> DbResult<Vec<Event>> {
+    let mut q = e::events.select(COLUMNS).filter(e::seq.gt(after)).filter(visible(scope)).into_boxed();
+    if !types.is_empty() {
+        q = q.filter(e::kind.eq_any(types.to_vec()));
+    }
+    let rows: Vec<Row> = q.order(e::seq.asc()).limit(limit).load(conn)?;
+    rows.into_iter().map(Row::into_event).collect()
+}
+
+/// One event by sequence number (for webhook deliveries).
+pub fn get(conn: &mut DbConn, seq: i64) -> DbResult<Event> {
+    let row: Row = e::events.find(seq).select(COLUMNS).first(conn)?;
+    row.into_event()
+}
+
+/// The highest sequence number committed.
+pub fn last_seq(conn: &mut DbConn) -> DbResult<i64> {
+    Ok(head::event_head.find(1).select(head::last_seq).first(conn)?)
+}
