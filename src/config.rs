@@ -52,6 +52,15 @@ pub struct GlobalArgs {
     /// Seconds between sweeps that expire unanswered bed requests (0: this instance does not sweep).
     #[arg(long, env = "RENKEI_BED_SWEEP_SECONDS", default_value_t = 15, global = true)]
     pub bed_sweep_seconds: u64,
+    /// Allow webhook receivers on private, loopback and link-local addresses.
+    #[arg(long, env = "RENKEI_WEBHOOK_ALLOW_PRIVATE", default_value_t = false, global = true)]
+    pub webhook_allow_private: bool,
+    /// Milliseconds between looks for due webhook deliveries (0: this instance does not deliver).
+    #[arg(long, env = "RENKEI_WEBHOOK_POLL_MS", default_value_t = 1000, global = true)]
+    pub webhook_poll_ms: u64,
+    /// Attempts before a webhook delivery is marked failed.
+    #[arg(long, env = "RENKEI_WEBHOOK_MAX_ATTEMPTS", default_value_t = 8, global = true)]
+    pub webhook_max_attempts: i32,
 }
 
 #[derive(Debug, Subcommand)]
@@ -100,6 +109,7 @@ pub struct Config {
     pub bed_response: crate::api::bed_requests::ResponseWindows,
     /// Between sweeps expiring unanswered bed requests; zero: no sweeping here.
     pub bed_sweep_interval: Duration,
+    pub webhooks: crate::webhooks::WebhookSettings,
 }
 
 impl Config {
@@ -172,6 +182,12 @@ impl Config {
                 None => Default::default(),
             },
             bed_sweep_interval: Duration::from_secs(args.bed_sweep_seconds),
+            webhooks: crate::webhooks::WebhookSettings {
+                allow_private: args.webhook_allow_private,
+                poll_interval: Duration::from_millis(args.webhook_poll_ms),
+                max_attempts: args.webhook_max_attempts.clamp(1, 50),
+                ..Default::default()
+            },
         })
     }
 }

@@ -12,6 +12,7 @@ pub mod domain;
 pub mod error;
 pub mod http;
 pub mod telemetry;
+pub mod webhooks;
 
 use std::net::TcpListener;
 
@@ -54,6 +55,10 @@ impl Application {
         let jwt_settings = web::Data::new(config.jwt.clone());
         let audit_log = web::Data::new(audit::AuditLog::start(db.clone(), config.audit_key.clone()));
         let bed_response = web::Data::new(config.bed_response);
+        let webhook_settings = web::Data::new(config.webhooks.clone());
+        if !config.webhooks.poll_interval.is_zero() {
+            actix_web::rt::spawn(webhooks::dispatch(db.clone(), config.webhooks.clone()));
+        }
         if !config.bed_sweep_interval.is_zero() {
             actix_web::rt::spawn(sweep_bed_requests(db.clone(), config.audit_key.clone(), config.bed_sweep_interval));
         }
@@ -67,6 +72,7 @@ impl Application {
                 .app_data(client_token_ttl.clone())
                 .app_data(jwt_settings.clone())
                 .app_data(bed_response.clone())
+                .app_data(webhook_settings.clone())
                 .app_data(web::PathConfig::default().error_handler(|err, _| {
                     ApiError::invalid_field("path", "invalid_format", format!("A path parameter is malformed: {err}"))
                         .into()

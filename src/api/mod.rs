@@ -18,6 +18,7 @@ pub mod registrations;
 pub mod schedule;
 pub mod screening_templates;
 pub mod screenings;
+pub mod webhooks;
 
 use actix_web::web::ServiceConfig;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -114,6 +115,11 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(bed_requests::discharge)
         .service(bed_requests::retarget)
         .service(events::feed)
+        .service(webhooks::create)
+        .service(webhooks::list)
+        .service(webhooks::remove)
+        .service(webhooks::deliveries)
+        .service(webhooks::redeliver)
         .service(audit::verify)
         .service(audit::list)
         .service(audit::access_log);
@@ -183,7 +189,7 @@ pub async fn unmatched() -> Result<actix_web::HttpResponse, ApiError> {
         registrations::reject, registrations::withdraw, registrations::exchange,
         bed_requests::create, bed_requests::list, bed_requests::get, bed_requests::accept, bed_requests::decline,
         bed_requests::cancel, bed_requests::admit, bed_requests::discharge, bed_requests::retarget,
-                events::feed,
+                        events::feed, webhooks::create, webhooks::list, webhooks::remove, webhooks::deliveries, webhooks::redeliver,
         audit::list, audit::verify, audit::access_log,
     ),
     components(schemas(Problem, FieldError)),

@@ -16,6 +16,7 @@ pub mod registrations;
 pub mod schedule;
 pub mod schema;
 pub mod screenings;
+pub mod webhooks;
 
 use std::path::PathBuf;
 use std::time::Duration;

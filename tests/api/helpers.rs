@@ -88,7 +88,7 @@ pub enum TestDb {
 }
 
 impl TestDb {
-    fn create() -> Self {
+    pub fn create() -> Self {
         match std::env::var("RENKEI_TEST_DATABASE_URL") {
             Ok(admin_url) if !admin_url.is_empty() => Self::postgres(&admin_url),
             _ => Self::sqlite(),
@@ -157,6 +157,8 @@ pub fn test_config(db: &TestDb) -> Config {
         bed_response: Default::default(),
         // Tests sweep with a controlled clock (`expire_due`), not on a timer.
         bed_sweep_interval: Duration::ZERO,
+        // Webhook tests turn delivery on; the rest do not deliver.
+        webhooks: renkei::webhooks::WebhookSettings { poll_interval: Duration::ZERO, ..Default::default() },
     }
 }
 
@@ -435,5 +437,32 @@ impl TestApp {
             patient,
             case,
         }
+    }
+}
+
+/// Starts another server on `config` (a second instance on the same database), returning its
+/// port and a handle to stop it.
+pub fn start_server(config: Config) -> (u16, ServerHandle) {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        actix_web::rt::System::new().block_on(async move {
+            match renkei::Application::build(&config) {
+                Ok(app) => {
+                    let _ = tx.send(Ok((app.port(), app.handle())));
+                    let _ = app.run_until_stopped().await;
+                }
+                Err(e) => {
+                    let _ = tx.send(Err(e));
+                }
+            }
+        });
+    });
+    rx.recv().expect("server thread").expect("application starts")
+}
+
+impl TestApp {
+    /// Stops the server at once, in-flight work abandoned (a crash, as far as clients can tell).
+    pub fn kill(&self) {
+        drop(self.handle.stop(false));
     }
 }

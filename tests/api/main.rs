@@ -24,3 +24,4 @@ mod registrations;
 mod schedule;
 mod screenings;
 mod storage;
+mod webhooks;
