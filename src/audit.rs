@@ -117,7 +117,15 @@ pub fn emit_events(conn: &mut db::DbConn, entries: &[&Entry]) -> Result<(), db::
         }
         if let Some(rid) = &e.resource_id {
             if let Some(ev) = db::events::for_change(conn, &e.action, &e.resource_type, rid)? {
-                events.push(ev);
+                // A sheet that arrives submitted is also a submission, for those who follow those.
+                if ev.kind == "screening.created" && ev.data["status"] == "submitted" {
+                    let mut submitted = ev.clone();
+                    submitted.kind = "screening.submitted";
+                    events.push(ev);
+                    events.push(submitted);
+                } else {
+                    events.push(ev);
+                }
             }
         }
     }

@@ -61,6 +61,9 @@ pub struct GlobalArgs {
     /// Attempts before a webhook delivery is marked failed.
     #[arg(long, env = "RENKEI_WEBHOOK_MAX_ATTEMPTS", default_value_t = 8, global = true)]
     pub webhook_max_attempts: i32,
+    /// Serve the benchmark's probes (`/_probe/…`: a bare read and a bare insert, no token). Never in production.
+    #[arg(long, env = "RENKEI_BENCH_PROBES", default_value_t = false, global = true)]
+    pub bench_probes: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -110,6 +113,8 @@ pub struct Config {
     /// Between sweeps expiring unanswered bed requests; zero: no sweeping here.
     pub bed_sweep_interval: Duration,
     pub webhooks: crate::webhooks::WebhookSettings,
+    /// Serve the benchmark's unauthenticated probes.
+    pub bench_probes: bool,
 }
 
 impl Config {
@@ -188,6 +193,7 @@ impl Config {
                 max_attempts: args.webhook_max_attempts.clamp(1, 50),
                 ..Default::default()
             },
+            bench_probes: args.bench_probes,
         })
     }
 }

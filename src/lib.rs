@@ -62,6 +62,10 @@ impl Application {
         if !config.bed_sweep_interval.is_zero() {
             actix_web::rt::spawn(sweep_bed_requests(db.clone(), config.audit_key.clone(), config.bed_sweep_interval));
         }
+        let probes = config.bench_probes;
+        if probes {
+            tracing::warn!("benchmark probes are on: /_probe/* answer without a token");
+        }
         let server = HttpServer::new(move || {
             App::new()
                 .app_data(db_data.clone())
@@ -86,6 +90,12 @@ impl Application {
                 )
                 .wrap(middleware::from_fn(http::request_id::observe))
                 .configure(api::configure)
+                .configure(|cfg| {
+                    if probes {
+                        cfg.route("/_probe/organizations/{id}", web::get().to(api::health::probe_read))
+                            .route("/_probe/rows", web::post().to(api::health::probe_write));
+                    }
+                })
                 .default_service(web::to(api::unmatched))
         })
         .workers(config.workers)

@@ -59,14 +59,22 @@ pub fn is_internal(ip: IpAddr) -> bool {
                 || v4.is_broadcast()
                 || (o[0] == 100 && (64..128).contains(&o[1]))
                 || o[0] == 0
+                || o[0] >= 240
+                || (o[0] == 198 && (18..20).contains(&o[1]))
+                || (o[0] == 192 && o[1] == 0 && o[2] == 0)
         }
         IpAddr::V6(v6) => {
             let seg = v6.segments();
             v6.is_loopback()
                 || v6.is_unspecified()
                 || v6.is_multicast()
-                || (seg[0] & 0xfe00) == 0xfc00
+                                || (seg[0] & 0xfe00) == 0xfc00
                 || (seg[0] & 0xffc0) == 0xfe80
+                || (seg[0] & 0xffc0) == 0xfec0
+                // NAT64 (can reach IPv4 internals), 6to4, IPv4-compatible.
+                || (seg[0] == 0x64 && seg[1] == 0xff9b)
+                || seg[0] == 0x2002
+                || (seg[..6] == [0, 0, 0, 0, 0, 0] && !v6.is_loopback() && !v6.is_unspecified())
                 || v6.to_ipv4_mapped().is_some_and(|v4| is_internal(IpAddr::V4(v4)))
         }
     }
@@ -88,8 +96,9 @@ fn allowed_addrs(host_port: &str, allow_private: bool) -> std::io::Result<Vec<So
 /// Checks a receiver URL: http(s), a host, no credentials, and an address that may be called.
 pub fn check_url(raw: &str, allow_private: bool) -> Result<url::Url, String> {
     let u = url::Url::parse(raw.trim()).map_err(|_| "must be an absolute http(s) URL".to_owned())?;
-    if !matches!(u.scheme(), "https" | "http") {
-        return Err("must be an http(s) URL".into());
+    // Events carry patient data: cleartext only where private receivers are allowed (closed networks).
+    if !(u.scheme() == "https" || (u.scheme() == "http" && allow_private)) {
+        return Err("must be an https URL".into());
     }
     if !u.username().is_empty() || u.password().is_some() {
         return Err("must not carry credentials".into());
@@ -188,13 +197,14 @@ async fn send_one(db: &Db, settings: &WebhookSettings, me: &str, id: &str) -> Re
         return Ok(false);
     }
     let i = id.to_owned();
-    let (job, event) = db
-        .read(move |c| {
-            let job = db::webhooks::job(c, &i)?;
+    let found = db
+        .write(move |c| {
+            let Some(job) = db::webhooks::job(c, &i)? else { return Ok::<_, DbError>(None) };
             let event = db::events::get(c, job.event_seq)?;
-            Ok::<_, DbError>((job, event))
+            Ok(Some((job, event)))
         })
         .await?;
+    let Some((job, event)) = found else { return Ok(false) };
     let s = settings.clone();
     let started = Instant::now();
     let outcome = actix_web::web::block(move || {
@@ -241,12 +251,16 @@ mod tests {
         ] {
             assert!(is_internal(ip.parse().unwrap()), "{ip}");
         }
+        for ip in ["64:ff9b::a9fe:a9fe", "2002:a00::1", "::a00:1", "198.18.0.1", "240.0.0.1", "fec0::1"] {
+            assert!(is_internal(ip.parse().unwrap()), "{ip}");
+        }
         for ip in ["8.8.8.8", "133.1.1.1", "2001:db8::1"] {
             assert!(!is_internal(ip.parse().unwrap()), "{ip}");
         }
         assert!(check_url("http://127.0.0.1:9/hook", false).is_err());
         assert!(check_url("http://127.0.0.1:9/hook", true).is_ok());
         assert!(check_url("ftp://example.org/", true).is_err());
+        assert!(check_url("http://8.8.8.8/", false).unwrap_err().contains("https"));
         assert!(check_url("https://user:pw@example.org/", true).is_err());
     }
 

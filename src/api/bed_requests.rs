@@ -387,7 +387,10 @@ where
             let current = beds::get_visible_request(c, id, &scope_of(&tx_actor))?;
             let (req, created) = f(c, &current)?;
             let mut entries = vec![tx_audit.entry(&tx_actor, target(Some(current.patient_id)), 200)];
-            entries.extend(created.into_iter().map(|t| tx_audit.entry(&tx_actor, t, 201)));
+            entries.extend(created.into_iter().map(|t| {
+                let status = if t.action.ends_with(".create") { 201 } else { 200 };
+                tx_audit.entry(&tx_actor, t, status)
+            }));
             tx_audit.append(c, &entries.iter().collect::<Vec<_>>())?;
             let status = if req.id == id { 200 } else { 201 };
             Ok((with_alternatives(c, req)?, status))

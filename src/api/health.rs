@@ -41,3 +41,29 @@ pub async fn readyz(db: web::Data<Db>) -> ApiResult<HttpResponse> {
 pub async fn metrics(metrics: web::Data<Metrics>, db: web::Data<Db>) -> HttpResponse {
     HttpResponse::Ok().content_type("text/plain; version=0.0.4; charset=utf-8").body(metrics.render(&db))
 }
+
+/// The benchmark's read probe (`RENKEI_BENCH_PROBES` only): one organization row by id through
+/// the read pool, with no token, policy or audit — the ceiling a real read is compared with.
+pub async fn probe_read(db: web::Data<Db>, id: web::Path<String>) -> ApiResult<HttpResponse> {
+    let id: crate::domain::ids::OrganizationId =
+        id.parse().map_err(|_| ApiError::invalid_field("id", "invalid_format", "must be a UUID"))?;
+    let org = db.read(move |c| Ok::<_, ApiError>(crate::db::organizations::get(c, id)?)).await?;
+    Ok(HttpResponse::Ok().json(org))
+}
+
+/// The benchmark's write probe: one durable ~1 KB insert through the write pool, nothing else.
+pub async fn probe_write(db: web::Data<Db>) -> ApiResult<HttpResponse> {
+    use crate::db::schema::bench_probe::dsl as b;
+    use diesel::prelude::*;
+    let id = uuid::Uuid::now_v7().to_string();
+    let row = id.clone();
+    db.write(move |c| {
+        diesel::insert_into(b::bench_probe)
+            .values((b::id.eq(&row), b::payload.eq("x".repeat(1000)), b::created_at.eq(crate::db::now())))
+            .execute(c)
+            .map_err(crate::db::DbError::from)?;
+        Ok::<_, ApiError>(())
+    })
+    .await?;
+    Ok(HttpResponse::Created().json(json!({ "id": id })))
+}

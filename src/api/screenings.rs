@@ -616,8 +616,9 @@ where
             let current = screenings::get_visible_sheet(c, id, &policy::sheet_scope(&tx_actor))?;
             let (sheet, created) = f(c, &current)?;
             let patient = screenings::patient_of(c, id)?;
-            let mut entries = vec![tx_audit.entry(&tx_actor, target(patient), 200)];
-            entries.extend(created.into_iter().map(|t| tx_audit.entry(&tx_actor, t, 201)));
+            // What the change created first, then the change: events follow this order.
+            let mut entries: Vec<_> = created.into_iter().map(|t| tx_audit.entry(&tx_actor, t, 201)).collect();
+            entries.push(tx_audit.entry(&tx_actor, target(patient), 200));
             tx_audit.append(c, &entries.iter().collect::<Vec<_>>())?;
             Ok(sheet)
         })

@@ -82,8 +82,18 @@ pub async fn create(
     let mut raw = [0u8; 32];
     rand::rng().fill_bytes(&mut raw);
     let secret = format!("whsec_{}", hex::encode(raw));
+    // The webhook sees what its subscriber's roles see in the feed (never through team membership).
+    let scope = crate::api::events::scope(&actor);
+    let sees_org_a = scope.org_a.is_some();
+    let org_b_types = scope.org_b_types.clone();
+    if !sees_org_a && org_b_types.is_empty() {
+        return Err(ApiError::forbidden("Your roles see no events of your organization to deliver"));
+    }
     let (org, who, s) = (actor.org, actor.sub(), secret.clone());
-    let mut hook = db.write(move |c| webhooks::insert(c, org, &url, &types, &s, &who)).await.map_err(ApiError::from)?;
+    let mut hook = db
+        .write(move |c| webhooks::insert(c, org, &url, &types, sees_org_a, &org_b_types, &s, &who))
+        .await
+        .map_err(ApiError::from)?;
     hook.secret = Some(secret);
     Ok(HttpResponse::Created().insert_header(("Location", format!("/api/v1/webhooks/{}", hook.id))).json(hook))
 }
@@ -175,6 +185,9 @@ pub async fn redeliver(actor: Actor, db: web::Data<Db>, path: web::Path<(String,
         }
         match webhooks::redeliver(c, &hook, &delivery) {
             Ok(true) => Ok(()),
+            Ok(false) if webhooks::deliveries(c, &hook, 200)?.iter().any(|d| d.id == delivery) => {
+                Err(ApiError::conflict("delivery_pending", "The delivery is still on its way"))
+            }
             Ok(false) => Err(ApiError::not_found()),
             Err(e) => Err(ApiError::from(e)),
         }

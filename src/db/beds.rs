@@ -509,9 +509,20 @@ pub fn cancel_open_for_case(conn: &mut DbConn, case: CaseId) -> DbResult<Vec<Bed
         .select(r::id)
         .load(conn)?;
     let at = now();
-    diesel::update(r::bed_requests.filter(r::id.eq_any(&ids)).filter(r::status.eq_any(open)))
-        .set((r::status.eq(to_code(&RequestStatus::Cancelled)?), r::version.eq(r::version + 1), r::updated_at.eq(at)))
-        .execute(conn)?;
+    let mut cancelled = Vec::new();
+    for x in ids {
+        let changed = diesel::update(r::bed_requests.filter(r::id.eq(&x)).filter(r::status.eq_any(open.clone())))
+            .set((
+                r::status.eq(to_code(&RequestStatus::Cancelled)?),
+                r::version.eq(r::version + 1),
+                r::updated_at.eq(at),
+            ))
+            .execute(conn)?;
+        if changed == 1 {
+            cancelled.push(x);
+        }
+    }
+    let ids = cancelled;
     diesel::update(a::bed_allocations.filter(a::request_id.eq_any(&ids)).filter(a::released_at.is_null()))
         .set(a::released_at.eq(Some(at)))
         .execute(conn)?;

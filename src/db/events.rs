@@ -34,6 +34,7 @@ pub struct Event {
 }
 
 /// An event to write.
+#[derive(Clone)]
 pub struct NewEvent {
     pub kind: &'static str,
     pub resource_type: &'static str,
@@ -199,18 +200,25 @@ pub fn emit(conn: &mut DbConn, events: Vec<NewEvent>) -> DbResult<()> {
         return Ok(());
     }
     let n = i64::try_from(events.len()).unwrap_or(i64::MAX);
+    // Locks in one order everywhere: the access log's head first (every change takes it), then
+    // the event head — two transactions can never wait for each other the other way round.
+    {
+        use super::schema::audit_chain::dsl as ac;
+        diesel::update(ac::audit_chain.find(1)).set(ac::last_seq.eq(ac::last_seq)).execute(conn)?;
+    }
     // The row lock, held until commit, serialises writers of events: seq order is commit order.
     diesel::update(head::event_head.find(1)).set(head::last_seq.eq(head::last_seq + n)).execute(conn)?;
     let last: i64 = head::event_head.find(1).select(head::last_seq).first(conn)?;
     let at = now();
     let orgs: Vec<String> = events.iter().flat_map(|x| [x.org_a, x.org_b]).flatten().map(|o| o.to_string()).collect();
-    let hooks: Vec<(String, String, String)> = if orgs.is_empty() {
+    #[allow(clippy::type_complexity)]
+    let hooks: Vec<(String, String, String, bool, String)> = if orgs.is_empty() {
         Vec::new()
     } else {
         w::webhooks
             .filter(w::active.eq(true))
             .filter(w::organization_id.eq_any(orgs))
-            .select((w::id, w::organization_id, w::types))
+            .select((w::id, w::organization_id, w::types, w::sees_org_a, w::org_b_types))
             .load(conn)?
     };
     for (i, ev) in events.into_iter().enumerate() {
@@ -229,11 +237,15 @@ pub fn emit(conn: &mut DbConn, events: Vec<NewEvent>) -> DbResult<()> {
                 e::data.eq(to_json(&ev.data)?),
             ))
             .execute(conn)?;
-        let audience = [ev.org_a.map(|o| o.to_string()), ev.org_b.map(|o| o.to_string())];
-        for (hook, org, types) in &hooks {
+        let (a, b) = (ev.org_a.map(|o| o.to_string()), ev.org_b.map(|o| o.to_string()));
+        for (hook, org, types, sees_a, b_types) in &hooks {
             let types: Vec<String> = from_json("webhook types", types)?;
+            let b_types: Vec<String> = from_json("webhook org_b_types", b_types)?;
             let wanted = types.iter().any(|t| t == "*" || t == ev.kind);
-            if wanted && audience.iter().flatten().any(|o| o == org) {
+            // The same rule as the feed, for the roles the subscriber had.
+            let sees = (*sees_a && a.as_ref() == Some(org))
+                || (b.as_ref() == Some(org) && b_types.iter().any(|t| t == ev.resource_type));
+            if wanted && sees {
                 diesel::insert_into(d::webhook_deliveries)
                     .values((
                         d::id.eq(uuid::Uuid::now_v7().to_string()),

@@ -310,7 +310,9 @@ diesel::table! {
         id -> Text,
         organization_id -> Text,
         url -> Text,
-        types -> Text,
+                types -> Text,
+        sees_org_a -> Bool,
+        org_b_types -> Text,
         secret -> Text,
         active -> Bool,
         created_by -> Text,
@@ -344,6 +346,14 @@ diesel::table! {
         status -> Nullable<Integer>,
         error -> Nullable<Text>,
         duration_ms -> BigInt,
+    }
+}
+
+diesel::table! {
+    bench_probe (id) {
+        id -> Text,
+        payload -> Text,
+        created_at -> Timestamp,
     }
 }
 

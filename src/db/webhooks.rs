@@ -46,11 +46,14 @@ fn webhook(r: Row) -> DbResult<Webhook> {
 const COLUMNS: (w::id, w::organization_id, w::url, w::types, w::active, w::created_by, w::created_at) =
     (w::id, w::organization_id, w::url, w::types, w::active, w::created_by, w::created_at);
 
+#[allow(clippy::too_many_arguments)]
 pub fn insert(
     conn: &mut DbConn,
     org: OrganizationId,
     url: &str,
     types: &[String],
+    sees_org_a: bool,
+    org_b_types: &[&str],
     secret: &str,
     who: &str,
 ) -> DbResult<Webhook> {
@@ -61,6 +64,8 @@ pub fn insert(
             w::organization_id.eq(org.to_string()),
             w::url.eq(url),
             w::types.eq(to_json(&types)?),
+            w::sees_org_a.eq(sees_org_a),
+            w::org_b_types.eq(to_json(&org_b_types)?),
             w::secret.eq(secret),
             w::active.eq(true),
             w::created_by.eq(who),
@@ -91,6 +96,9 @@ pub fn deactivate(conn: &mut DbConn, hook: &str, org: OrganizationId) -> DbResul
     let changed = diesel::update(w::webhooks.filter(w::id.eq(hook)).filter(w::organization_id.eq(org.to_string())))
         .set(w::active.eq(false))
         .execute(conn)?;
+    if changed == 0 {
+        return Ok(false);
+    }
     diesel::update(d::webhook_deliveries.filter(d::webhook_id.eq(hook)).filter(d::status.eq("pending")))
         .set((d::status.eq("failed"), d::last_error.eq(Some("webhook deleted")), d::updated_at.eq(now())))
         .execute(conn)?;
@@ -134,11 +142,19 @@ pub struct Job {
     pub attempts: i32,
 }
 
-pub fn job(conn: &mut DbConn, delivery: &str) -> DbResult<Job> {
+/// The job of a leased delivery; `None` (and the delivery failed) if its webhook was stopped.
+pub fn job(conn: &mut DbConn, delivery: &str) -> DbResult<Option<Job>> {
     let (hook, seq, attempts): (String, i64, i32) =
         d::webhook_deliveries.find(delivery).select((d::webhook_id, d::event_seq, d::attempts)).first(conn)?;
-    let (url, secret): (String, String) = w::webhooks.find(&hook).select((w::url, w::secret)).first(conn)?;
-    Ok(Job { delivery_id: delivery.to_owned(), url, secret, event_seq: seq, attempts })
+    let (url, secret, active): (String, String, bool) =
+        w::webhooks.find(&hook).select((w::url, w::secret, w::active)).first(conn)?;
+    if !active {
+        diesel::update(d::webhook_deliveries.find(delivery))
+            .set((d::status.eq("failed"), d::last_error.eq(Some("webhook deleted")), d::updated_at.eq(now())))
+            .execute(conn)?;
+        return Ok(None);
+    }
+    Ok(Some(Job { delivery_id: delivery.to_owned(), url, secret, event_seq: seq, attempts }))
 }
 
 /// Records an attempt and its consequence, if this instance still holds the lease.
@@ -173,18 +189,23 @@ pub fn record(
     } else {
         "failed"
     };
-    diesel::update(d::webhook_deliveries.filter(d::id.eq(&job.delivery_id)).filter(d::leased_by.eq(me)))
-        .set((
-            d::status.eq(state),
-            d::attempts.eq(job.attempts + 1),
-            d::next_attempt_at.eq(next.map_or(at, to_db)),
-            d::leased_by.eq(None::<String>),
-            d::leased_until.eq(None::<NaiveDateTime>),
-            d::last_status.eq(status.map(i32::from)),
-            d::last_error.eq(error),
-            d::updated_at.eq(at),
-        ))
-        .execute(conn)?;
+    diesel::update(
+        d::webhook_deliveries
+            .filter(d::id.eq(&job.delivery_id))
+            .filter(d::leased_by.eq(me))
+            .filter(d::status.eq("pending")),
+    )
+    .set((
+        d::status.eq(state),
+        d::attempts.eq(job.attempts + 1),
+        d::next_attempt_at.eq(next.map_or(at, to_db)),
+        d::leased_by.eq(None::<String>),
+        d::leased_until.eq(None::<NaiveDateTime>),
+        d::last_status.eq(status.map(i32::from)),
+        d::last_error.eq(error),
+        d::updated_at.eq(at),
+    ))
+    .execute(conn)?;
     Ok(())
 }
 
@@ -240,17 +261,20 @@ pub fn deliveries(conn: &mut DbConn, hook: &str, limit: i64) -> DbResult<Vec<Del
         .collect())
 }
 
-/// Sends a delivery again from the start of its schedule (by hand).
+/// Sends a delivered or failed delivery again from the start of its schedule (by hand). A
+/// pending one is already on its way (and may be in flight): it is left alone.
 pub fn redeliver(conn: &mut DbConn, hook: &str, delivery: &str) -> DbResult<bool> {
-    let changed = diesel::update(d::webhook_deliveries.filter(d::id.eq(delivery)).filter(d::webhook_id.eq(hook)))
-        .set((
-            d::status.eq("pending"),
-            d::attempts.eq(0),
-            d::next_attempt_at.eq(now()),
-            d::leased_by.eq(None::<String>),
-            d::leased_until.eq(None::<NaiveDateTime>),
-            d::updated_at.eq(now()),
-        ))
-        .execute(conn)?;
+    let changed = diesel::update(
+        d::webhook_deliveries.filter(d::id.eq(delivery)).filter(d::webhook_id.eq(hook)).filter(d::status.ne("pending")),
+    )
+    .set((
+        d::status.eq("pending"),
+        d::attempts.eq(0),
+        d::next_attempt_at.eq(now()),
+        d::leased_by.eq(None::<String>),
+        d::leased_until.eq(None::<NaiveDateTime>),
+        d::updated_at.eq(now()),
+    ))
+    .execute(conn)?;
     Ok(changed == 1)
 }

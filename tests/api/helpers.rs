@@ -159,6 +159,7 @@ pub fn test_config(db: &TestDb) -> Config {
         bed_sweep_interval: Duration::ZERO,
         // Webhook tests turn delivery on; the rest do not deliver.
         webhooks: renkei::webhooks::WebhookSettings { poll_interval: Duration::ZERO, ..Default::default() },
+        bench_probes: false,
     }
 }
 

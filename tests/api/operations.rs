@@ -78,3 +78,14 @@ fn the_docs_page_is_self_contained() {
     assert!(r.text.contains("/api/v1/openapi.json"));
     assert!(!r.text.contains("https://"), "the docs page must not load anything from the internet");
 }
+
+#[test]
+fn benchmark_probes_exist_only_when_configured() {
+    let off = crate::helpers::spawn_app();
+    off.request("POST", "/_probe/rows", None, &[], Some("{}")).assert(404);
+    let on = crate::helpers::spawn_with(crate::helpers::TestDb::create(), |c| c.bench_probes = true);
+    on.request("POST", "/_probe/rows", None, &[], Some("{}")).assert(201);
+    let org = on.create_org(serde_json::json!({"kind": "clinic", "name": "計測", "municipality_code": "131016"}));
+    let id = org["id"].as_str().unwrap();
+    on.request("GET", &format!("/_probe/organizations/{id}"), None, &[], None).assert(200);
+}

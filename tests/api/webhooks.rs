@@ -211,3 +211,60 @@ fn a_server_killed_mid_delivery_delivers_everything_after_restart() {
     wait_until("every case.created", Duration::from_secs(20), || cases.iter().all(|c| delivered().contains(c)));
     drop(handle.stop(false));
 }
+
+#[test]
+fn a_webhook_sees_what_its_subscriber_sees_and_others_cannot_touch_it() {
+    let app = spawn_with(TestDb::create(), fast);
+    let w = app.world();
+    let hospital = app.create_org(json!({"kind": "hospital", "name": "千代田中央病院", "municipality_code": "131016"}))
+        ["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let rx = receiver(Duration::ZERO, |_| 200);
+    // The hospital's bed side subscribes to everything it may see: beds, not discharge sheets.
+    let beds_admin = app.token_for(&hospital, &["admin", "hospital_bed_manager"]);
+    let hook = app.post("/api/v1/webhooks", &beds_admin, &json!({"url": rx.url, "types": ["*"]}));
+    hook.assert(201);
+    let id = hook.body["id"].as_str().unwrap().to_owned();
+    let staff = app.token_for(&hospital, &["hospital_discharge"]);
+    let answers: serde_json::Map<String, Value> = [
+        "malignancy_dementia_or_aspiration",
+        "ltc_not_applied",
+        "communication_disability",
+        "severe_behavioral_disorder",
+        "abuse_suspected",
+        "poverty",
+        "adl_decline",
+        "toileting_assistance",
+        "insufficient_care_at_home",
+        "medical_procedure_after_discharge",
+        "repeated_admissions",
+        "long_term_malnutrition",
+        "young_carer",
+        "cared_for_by_child",
+        "no_kin",
+        "other",
+    ]
+    .iter()
+    .map(|c| ((*c).to_owned(), json!(false)))
+    .collect();
+    app.post(
+        "/api/v1/screenings",
+        &staff,
+        &json!({"template": {"code": "national_discharge_difficulty"}, "base_organization_id": w.base,
+                "encounter_ref": "W-1", "patient_id": w.patient, "admitted_at": "2026-11-20T10:00:00+09:00",
+                "emergency_admission": false, "answers": answers}),
+    )
+    .assert(201);
+    std::thread::sleep(Duration::from_millis(600));
+    assert!(rx.got.lock().unwrap().is_empty(), "no sheet reaches the bed side's webhook");
+    let d = app.get(&format!("/api/v1/webhooks/{id}/deliveries"), &beds_admin);
+    assert_eq!(d.body["items"], json!([]));
+    // Another organization can neither stop it nor redeliver through it.
+    let other = app.token_for(&w.base, &["admin"]);
+    app.request("DELETE", &format!("/api/v1/webhooks/{id}"), Some(&other), &[], None).assert_problem(404, "not_found");
+    assert_eq!(app.get("/api/v1/webhooks", &beds_admin).body["items"][0]["active"], true);
+    app.post(&format!("/api/v1/webhooks/{id}/deliveries/x/redeliver"), &other, &json!({}))
+        .assert_problem(404, "not_found");
+}

@@ -30,7 +30,11 @@ CREATE TABLE webhooks (
     id TEXT PRIMARY KEY NOT NULL,
     organization_id TEXT NOT NULL REFERENCES organizations (id),
     url TEXT NOT NULL,
-    types TEXT NOT NULL,
+        types TEXT NOT NULL,
+    -- What the subscriber may see, from its roles when it subscribed: the events addressed to its
+    -- organization as a base (coordinators, admins), and as a hospital, of these resource types.
+    sees_org_a BOOLEAN NOT NULL,
+    org_b_types TEXT NOT NULL,
     secret TEXT NOT NULL,
     active BOOLEAN NOT NULL,
     created_by TEXT NOT NULL,
