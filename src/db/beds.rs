@@ -433,21 +433,26 @@ type Visible = Box<dyn BoxableExpression<r::bed_requests, MultiBackend, SqlType 
 /// The hospital's bed managers see requests addressed to it; the case's team and the base's
 /// coordinators see the case's requests.
 fn visible(scope: &BedScope) -> Visible {
-    let mut cond: Visible = Box::new(diesel::dsl::sql::<diesel::sql_types::Bool>("1 = 0"));
+    // Only the scope's own conditions: a constant `1 = 0 OR …` in front kept SQLite from
+    // using their indexes (a physician's case list walked every case).
+    let mut parts: Vec<Visible> = Vec::new();
     if let Some(h) = scope.hospital {
-        cond = Box::new(cond.or(r::hospital_id.eq(h.to_string())));
+        parts.push(Box::new(r::hospital_id.eq(h.to_string())));
     }
     if let Some(me) = &scope.requester {
-        cond = Box::new(cond.or(r::requested_by.eq(me.clone())));
+        parts.push(Box::new(r::requested_by.eq(me.clone())));
     }
     if let Some(org) = scope.cases.managing_org {
         let managed = c::cases.filter(c::managing_organization_id.eq(org.to_string())).select(c::id);
-        cond = Box::new(cond.or(r::case_id.eq_any(managed)));
+        parts.push(Box::new(r::case_id.eq_any(managed)));
     }
     if let Some(member) = scope.cases.member {
-        cond = Box::new(cond.or(r::case_id.eq_any(super::cases::current_cases_of!(member.to_string()))));
+        parts.push(Box::new(r::case_id.eq_any(super::cases::current_cases_of!(member.to_string()))));
     }
-    cond
+    parts
+        .into_iter()
+        .reduce(|a, b| Box::new(a.or(b)))
+        .unwrap_or_else(|| Box::new(diesel::dsl::sql::<diesel::sql_types::Bool>("1 = 0")))
 }
 
 pub fn get_visible_request(conn: &mut DbConn, request: BedRequestId, scope: &BedScope) -> DbResult<BedRequest> {

@@ -68,14 +68,19 @@ fn visible(scope: &CaseScope) -> Visible {
     if scope.any {
         return Box::new(diesel::dsl::sql::<diesel::sql_types::Bool>("1 = 1"));
     }
-    let mut cond: Visible = Box::new(diesel::dsl::sql::<diesel::sql_types::Bool>("1 = 0"));
+    // Only the scope's own conditions: a constant `1 = 0 OR …` in front kept SQLite from
+    // using their indexes (a physician's case list walked every case).
+    let mut parts: Vec<Visible> = Vec::new();
     if let Some(org) = scope.managing_org {
-        cond = Box::new(cond.or(c::managing_organization_id.eq(org.to_string())));
+        parts.push(Box::new(c::managing_organization_id.eq(org.to_string())));
     }
     if let Some(member) = scope.member {
-        cond = Box::new(cond.or(c::id.eq_any(current_cases_of!(member.to_string()))));
+        parts.push(Box::new(c::id.eq_any(current_cases_of!(member.to_string()))));
     }
-    cond
+    parts
+        .into_iter()
+        .reduce(|a, b| Box::new(a.or(b)))
+        .unwrap_or_else(|| Box::new(diesel::dsl::sql::<diesel::sql_types::Bool>("1 = 0")))
 }
 
 /// Opens a `referred` case and records its first history step.

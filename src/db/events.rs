@@ -285,18 +285,23 @@ impl EventScope {
 type Visible = Box<dyn BoxableExpression<e::events, MultiBackend, SqlType = diesel::sql_types::Bool>>;
 
 fn visible(scope: &EventScope) -> Visible {
-    let mut cond: Visible = Box::new(diesel::dsl::sql::<diesel::sql_types::Bool>("1 = 0"));
+    // Only the scope's own conditions: a constant `1 = 0 OR …` in front kept SQLite from
+    // using their indexes (a physician's case list walked every case).
+    let mut parts: Vec<Visible> = Vec::new();
     if let Some(o) = scope.org_a {
-        cond = Box::new(cond.or(e::org_a.assume_not_null().eq(o.to_string())));
+        parts.push(Box::new(e::org_a.assume_not_null().eq(o.to_string())));
     }
     if let Some(o) = scope.org_b {
         let types: Vec<String> = scope.org_b_types.iter().map(|t| (*t).to_owned()).collect();
-        cond = Box::new(cond.or(e::org_b.assume_not_null().eq(o.to_string()).and(e::resource_type.eq_any(types))));
+        parts.push(Box::new(e::org_b.assume_not_null().eq(o.to_string()).and(e::resource_type.eq_any(types))));
     }
     if let Some(m) = scope.member {
-        cond = Box::new(cond.or(e::case_id.assume_not_null().eq_any(super::cases::current_cases_of!(m.to_string()))));
+        parts.push(Box::new(e::case_id.assume_not_null().eq_any(super::cases::current_cases_of!(m.to_string()))));
     }
-    cond
+    parts
+        .into_iter()
+        .reduce(|a, b| Box::new(a.or(b)))
+        .unwrap_or_else(|| Box::new(diesel::dsl::sql::<diesel::sql_types::Bool>("1 = 0")))
 }
 
 #[derive(Queryable)]

@@ -146,18 +146,23 @@ fn visible(scope: &CaseScope) -> Visible {
     if scope.any {
         return Box::new(diesel::dsl::sql::<diesel::sql_types::Bool>("1 = 1"));
     }
-    let mut cond: Visible = Box::new(diesel::dsl::sql::<diesel::sql_types::Bool>("1 = 0"));
+    // Only the scope's own conditions: a constant `1 = 0 OR …` in front kept SQLite from
+    // using their indexes (a physician's case list walked every case).
+    let mut parts: Vec<Visible> = Vec::new();
     if let Some(org) = scope.managing_org {
         let org = org.to_string();
         let managed = c::cases.filter(c::managing_organization_id.eq(org.clone())).select(c::patient_id);
-        cond = Box::new(cond.or(p::registered_by.eq(org)).or(p::id.eq_any(managed)));
+        parts.push(Box::new(p::registered_by.eq(org).or(p::id.eq_any(managed))));
     }
     if let Some(member) = scope.member {
         let in_team =
             c::cases.filter(c::id.eq_any(super::cases::current_cases_of!(member.to_string()))).select(c::patient_id);
-        cond = Box::new(cond.or(p::id.eq_any(in_team)));
+        parts.push(Box::new(p::id.eq_any(in_team)));
     }
-    cond
+    parts
+        .into_iter()
+        .reduce(|a, b| Box::new(a.or(b)))
+        .unwrap_or_else(|| Box::new(diesel::dsl::sql::<diesel::sql_types::Bool>("1 = 0")))
 }
 
 /// A patient the scope may read; `NotFound` otherwise.

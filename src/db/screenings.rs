@@ -391,18 +391,23 @@ type SheetVisible = Box<dyn BoxableExpression<s::screening_sheets, MultiBackend,
 /// (a sheet never submitted, even withdrawn, is the hospital's own); a case's team sees the
 /// sheets linked to the case.
 fn sheet_visible(scope: &SheetScope) -> SheetVisible {
-    let mut cond: SheetVisible = Box::new(diesel::dsl::sql::<diesel::sql_types::Bool>("1 = 0"));
+    // Only the scope's own conditions: a constant `1 = 0 OR …` in front kept SQLite from
+    // using their indexes (a physician's case list walked every case).
+    let mut parts: Vec<SheetVisible> = Vec::new();
     if let Some(hospital) = scope.hospital {
-        cond = Box::new(cond.or(s::hospital_id.eq(hospital.to_string())));
+        parts.push(Box::new(s::hospital_id.eq(hospital.to_string())));
     }
     if let Some(base) = scope.base {
-        cond = Box::new(cond.or(s::base_organization_id.eq(base.to_string()).and(s::submitted_at.is_not_null())));
+        parts.push(Box::new(s::base_organization_id.eq(base.to_string()).and(s::submitted_at.is_not_null())));
     }
     if let Some(member) = scope.member {
         let cases = super::cases::current_cases_of!(member.to_string());
-        cond = Box::new(cond.or(s::case_id.assume_not_null().eq_any(cases)));
+        parts.push(Box::new(s::case_id.assume_not_null().eq_any(cases)));
     }
-    cond
+    parts
+        .into_iter()
+        .reduce(|a, b| Box::new(a.or(b)))
+        .unwrap_or_else(|| Box::new(diesel::dsl::sql::<diesel::sql_types::Bool>("1 = 0")))
 }
 
 #[tracing::instrument(skip(conn))]
