@@ -406,7 +406,8 @@ fn drafts_are_patched_with_if_match_and_submitted() {
 fn a_revision_supersedes_a_submitted_sheet_and_keeps_it() {
     let app = spawn_app();
     let r = region(&app);
-    let first = send(&app, &r, &sheet(&r, "ADM-REV", &[]));
+    let original = sheet(&r, "ADM-REV", &[]);
+    let first = send(&app, &r, &original);
     let path = format!("/api/v1/screenings/{}", first.id());
     let mut body = sheet(&r, "ADM-REV", &["adl_decline"]);
     let obj = body.as_object_mut().unwrap();
@@ -423,7 +424,7 @@ fn a_revision_supersedes_a_submitted_sheet_and_keeps_it() {
     app.post(&format!("{path}/revisions"), &r.staff, &body).assert_problem(409, "invalid_transition");
     app.post(&format!("{path}/accept"), &r.w.coordinator, &json!({})).assert_problem(409, "invalid_transition");
     // The original post, retried, answers the revision it became part of; other content conflicts.
-    let retry = send(&app, &r, &sheet(&r, "ADM-REV", &[]));
+    let retry = send(&app, &r, &original);
     retry.assert(200);
     assert_eq!(retry.id(), first.id());
     let list = app.get("/api/v1/screenings?encounter_ref=ADM-REV", &r.staff);
