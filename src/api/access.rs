@@ -114,3 +114,50 @@ where
     };
     audit.after_change(actor, target, result).await
 }
+
+/// Changes one patient-data resource other than a case (a screening sheet, a bed request, a
+/// backup registration) in one transaction with its access-log rows: first one per record the
+/// change created (`*.create` → 201), then the change's own (events follow this order). `f`
+/// loads the resource in the caller's scope (404 otherwise), checks and changes it. A refusal is
+/// recorded after the rollback, with the resource's patient.
+pub async fn change_resource<Id, T, F>(
+    db: &Db,
+    audit: &Audit,
+    actor: &Actor,
+    target: (&'static str, &'static str, Id),
+    patient_of: fn(&mut DbConn, Id) -> crate::db::DbResult<Option<PatientId>>,
+    f: F,
+) -> ApiResult<T>
+where
+    Id: Copy + ToString + Send + 'static,
+    T: Send + 'static,
+    F: FnOnce(&mut DbConn) -> ApiResult<(T, Vec<Target>)> + Send + 'static,
+{
+    let (action, kind, id) = target;
+    let own = move |patient: Option<PatientId>| Target::new(action, kind, id.to_string()).patient(patient);
+    if let Err(e) = audit.refuse_break_glass() {
+        return audit.record(actor, own(None), Err(e)).await;
+    }
+    let (tx_audit, tx_actor) = (audit.clone(), actor.clone());
+    let result = db
+        .write(move |c| {
+            let (value, created) = f(c)?;
+            let patient = patient_of(c, id)?;
+            let mut entries: Vec<_> = created
+                .into_iter()
+                .map(|t| {
+                    let status = if t.action.ends_with(".create") { 201 } else { 200 };
+                    tx_audit.entry(&tx_actor, t, status)
+                })
+                .collect();
+            entries.push(tx_audit.entry(&tx_actor, own(patient), 200));
+            tx_audit.append(c, &entries.iter().collect::<Vec<_>>())?;
+            Ok(value)
+        })
+        .await;
+    if result.is_ok() {
+        return result;
+    }
+    let patient = db.read(move |c| Ok::<_, ApiError>(patient_of(c, id)?)).await.ok().flatten();
+    audit.record(actor, own(patient), result).await
+}

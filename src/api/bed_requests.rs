@@ -6,6 +6,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
+use super::access::change_resource;
 use super::beds::hospital;
 use super::{optional_id, required_id};
 use crate::audit::{Audit, Target};
@@ -365,7 +366,8 @@ async fn read_request(db: &Db, audit: &Audit, actor: &Actor, id: BedRequestId) -
     audit.record(actor, Target::new("bed_request.read", "bed_request", id).patient(patient), result).await
 }
 
-/// Changes one request in one transaction with its audit rows.
+/// Changes one visible request with its access-log rows (see `access::change_resource`); the
+/// answer names alternatives after a decline.
 async fn change_request<F>(
     db: &Db,
     audit: &Audit,
@@ -373,34 +375,17 @@ async fn change_request<F>(
     action: &'static str,
     id: BedRequestId,
     f: F,
-) -> ApiResult<(BedRequest, u16)>
+) -> ApiResult<BedRequest>
 where
     F: FnOnce(&mut DbConn, &BedRequest) -> ApiResult<(BedRequest, Vec<Target>)> + Send + 'static,
 {
-    let target = move |patient| Target::new(action, "bed_request", id).patient(patient);
-    if let Err(e) = audit.refuse_break_glass() {
-        return audit.record(actor, target(None), Err(e)).await;
-    }
-    let (tx_audit, tx_actor) = (audit.clone(), actor.clone());
-    let result = db
-        .write(move |c| {
-            let current = beds::get_visible_request(c, id, &scope_of(&tx_actor))?;
-            let (req, created) = f(c, &current)?;
-            let mut entries = vec![tx_audit.entry(&tx_actor, target(Some(current.patient_id)), 200)];
-            entries.extend(created.into_iter().map(|t| {
-                let status = if t.action.ends_with(".create") { 201 } else { 200 };
-                tx_audit.entry(&tx_actor, t, status)
-            }));
-            tx_audit.append(c, &entries.iter().collect::<Vec<_>>())?;
-            let status = if req.id == id { 200 } else { 201 };
-            Ok((with_alternatives(c, req)?, status))
-        })
-        .await;
-    if result.is_ok() {
-        return result;
-    }
-    let patient = db.read(move |c| Ok::<_, ApiError>(beds::patient_of(c, id)?)).await.ok().flatten();
-    audit.record(actor, target(patient), result).await
+    let scope = scope_of(actor);
+    change_resource(db, audit, actor, (action, "bed_request", id), beds::patient_of, move |c| {
+        let current = beds::get_visible_request(c, id, &scope)?;
+        let (req, created) = f(c, &current)?;
+        Ok((with_alternatives(c, req)?, created))
+    })
+    .await
 }
 
 /// A hospital answers before `response_due_at`; after it the request is expired (by the
@@ -533,7 +518,7 @@ pub async fn accept(
     body: Result<Json<AcceptInput>, ApiError>,
 ) -> ApiResult<HttpResponse> {
     let who = actor.clone();
-    let (req, _) = change_request(&db, &audit, &actor, "bed_request.accept", id.into_inner(), move |c, current| {
+    let req = change_request(&db, &audit, &actor, "bed_request.accept", id.into_inner(), move |c, current| {
         policy::manage_beds(&who, current.hospital_id)?;
         let input = body?.0;
         let mut errors = Vec::new();
@@ -620,7 +605,7 @@ pub async fn decline(
     body: Result<Json<DeclineInput>, ApiError>,
 ) -> ApiResult<HttpResponse> {
     let who = actor.clone();
-    let (req, _) = change_request(&db, &audit, &actor, "bed_request.decline", id.into_inner(), move |c, current| {
+    let req = change_request(&db, &audit, &actor, "bed_request.decline", id.into_inner(), move |c, current| {
         policy::manage_beds(&who, current.hospital_id)?;
         let input = body?.0;
         let mut errors = Vec::new();
@@ -663,7 +648,7 @@ pub async fn cancel(
     id: web::Path<BedRequestId>,
 ) -> ApiResult<HttpResponse> {
     let who = actor.clone();
-    let (req, _) = change_request(&db, &audit, &actor, "bed_request.cancel", id.into_inner(), move |c, current| {
+    let req = change_request(&db, &audit, &actor, "bed_request.cancel", id.into_inner(), move |c, current| {
         let case = cases::get(c, current.case_id)?;
         if current.requested_by != who.sub() && policy::manage_case(&who, case.managing_organization_id).is_err() {
             return Err(ApiError::forbidden("Only the requester or a coordinator of the case's base may cancel"));
@@ -721,7 +706,7 @@ pub async fn admit(
     id: web::Path<BedRequestId>,
 ) -> ApiResult<HttpResponse> {
     let who = actor.clone();
-    let (req, _) = change_request(&db, &audit, &actor, "bed_request.admit", id.into_inner(), move |c, current| {
+    let req = change_request(&db, &audit, &actor, "bed_request.admit", id.into_inner(), move |c, current| {
         policy::manage_beds(&who, current.hospital_id)?;
         let done = step(c, current, RequestEvent::Admit, &beds::Answer::default())?;
         let held = move_case(c, current.case_id, CaseStatus::Active, CaseStatus::OnHold, None, &who.sub())?;
@@ -760,7 +745,7 @@ pub async fn discharge(
     body: Result<Json<DischargeInput>, ApiError>,
 ) -> ApiResult<HttpResponse> {
     let who = actor.clone();
-    let (req, _) = change_request(&db, &audit, &actor, "bed_request.discharge", id.into_inner(), move |c, current| {
+    let req = change_request(&db, &audit, &actor, "bed_request.discharge", id.into_inner(), move |c, current| {
         policy::manage_beds(&who, current.hospital_id)?;
         let mut errors = Vec::new();
         let e = &mut errors;
@@ -820,7 +805,7 @@ pub async fn retarget(
 ) -> ApiResult<HttpResponse> {
     let windows = windows.map(|w| **w).unwrap_or_default();
     let who = actor.clone();
-    let (req, _) = change_request(&db, &audit, &actor, "bed_request.retarget", id.into_inner(), move |c, current| {
+    let req = change_request(&db, &audit, &actor, "bed_request.retarget", id.into_inner(), move |c, current| {
         let mut errors = Vec::new();
         let Some(hospital_id) = required_id::<OrganizationId>("hospital_id", body?.0.hospital_id, &mut errors) else {
             return Err(ApiError::validation(errors));

@@ -7,6 +7,7 @@ use chrono::Utc;
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
+use super::access::change_resource;
 use super::beds::hospital;
 use super::{optional_id, required_id};
 use crate::audit::{Audit, Target};
@@ -264,7 +265,7 @@ pub async fn get(
     Ok(ok_versioned(reg.version, &reg))
 }
 
-/// Changes one registration in one transaction with its audit row.
+/// Changes one visible registration with its access-log row (see `access::change_resource`).
 async fn change<F>(
     db: &Db,
     audit: &Audit,
@@ -276,38 +277,26 @@ async fn change<F>(
 where
     F: FnOnce(&mut DbConn, &Registration) -> ApiResult<Registration> + Send + 'static,
 {
-    let target = move |patient| Target::new(action, "backup_registration", id).patient(patient);
-    if let Err(e) = audit.refuse_break_glass() {
-        return audit.record(actor, target(None), Err(e)).await;
-    }
-    let (tx_audit, tx_actor) = (audit.clone(), actor.clone());
-    let result: ApiResult<Registration> = db
-        .write(move |c| {
-            let current = registrations::get_visible(c, id, &scope_of(&tx_actor))?;
-            let reg = f(c, &current)?;
-            tx_audit.append(c, &[&tx_audit.entry(&tx_actor, target(Some(current.patient_id)), 200)])?;
-            Ok(reg)
-        })
-        .await;
+    let scope = scope_of(actor);
+    let target = (action, "backup_registration", id);
+    let result = change_resource(db, audit, actor, target, registrations::patient_of, move |c| {
+        let current = registrations::get_visible(c, id, &scope)?;
+        Ok((f(c, &current)?, Vec::new()))
+    })
+    .await;
     match result {
-        Ok(reg) => Ok(reg),
-        Err(e) => {
-            // A racing activation won the one-active index: name its registration.
-            let e = if e.code() == "conflict" {
-                let patient = db.read(move |c| Ok::<_, ApiError>(registrations::patient_of(c, id)?)).await?;
-                let existing = match patient {
-                    Some(p) => {
-                        db.read(move |c| Ok::<_, ApiError>(registrations::active_of(c, p)?)).await?.map(|r| r.id)
-                    }
-                    None => None,
-                };
-                one_active(existing)
-            } else {
-                e
-            };
-            let patient = db.read(move |c| Ok::<_, ApiError>(registrations::patient_of(c, id)?)).await.ok().flatten();
-            audit.record(actor, target(patient), Err(e)).await
+        // A racing activation won the one-active index (the refusal is already in the log):
+        // name its registration.
+        Err(e) if e.code() == "conflict" => {
+            let existing = db
+                .read(move |c| {
+                    let Some(p) = registrations::patient_of(c, id)? else { return Ok::<_, ApiError>(None) };
+                    Ok(registrations::active_of(c, p)?.map(|r| r.id))
+                })
+                .await?;
+            Err(one_active(existing))
         }
+        other => other,
     }
 }
 

@@ -7,6 +7,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
+use super::access::change_resource;
 use super::screening_templates::TemplateSelector;
 use super::{optional_id, required_id};
 use crate::audit::{Audit, Target};
@@ -593,8 +594,7 @@ async fn read_sheet(db: &Db, audit: &Audit, actor: &Actor, id: ScreeningId) -> A
     audit.record_disclosing(actor, target, disclosed, result).await
 }
 
-/// Changes one sheet in one transaction with its audit rows: the sheet's own, and one per
-/// other record the change created (a revision, a case, a patient).
+/// Changes one visible sheet with its access-log rows (see `access::change_resource`).
 async fn change_sheet<F>(
     db: &Db,
     audit: &Audit,
@@ -606,28 +606,12 @@ async fn change_sheet<F>(
 where
     F: FnOnce(&mut DbConn, &Sheet) -> ApiResult<(Sheet, Vec<Target>)> + Send + 'static,
 {
-    let target = move |patient: Option<PatientId>| Target::new(action, "screening", id).patient(patient);
-    if let Err(e) = audit.refuse_break_glass() {
-        return audit.record(actor, target(None), Err(e)).await;
-    }
-    let (tx_audit, tx_actor) = (audit.clone(), actor.clone());
-    let result = db
-        .write(move |c| {
-            let current = screenings::get_visible_sheet(c, id, &policy::sheet_scope(&tx_actor))?;
-            let (sheet, created) = f(c, &current)?;
-            let patient = screenings::patient_of(c, id)?;
-            // What the change created first, then the change: events follow this order.
-            let mut entries: Vec<_> = created.into_iter().map(|t| tx_audit.entry(&tx_actor, t, 201)).collect();
-            entries.push(tx_audit.entry(&tx_actor, target(patient), 200));
-            tx_audit.append(c, &entries.iter().collect::<Vec<_>>())?;
-            Ok(sheet)
-        })
-        .await;
-    if result.is_ok() {
-        return result;
-    }
-    let patient = db.read(move |c| Ok::<_, ApiError>(screenings::patient_of(c, id)?)).await.ok().flatten();
-    audit.record(actor, target(patient), result).await
+    let scope = policy::sheet_scope(actor);
+    change_resource(db, audit, actor, (action, "screening", id), screenings::patient_of, move |c| {
+        let current = screenings::get_visible_sheet(c, id, &scope)?;
+        f(c, &current)
+    })
+    .await
 }
 
 fn concurrent_change() -> ApiError {

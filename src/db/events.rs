@@ -349,8 +349,3 @@ pub fn get(conn: &mut DbConn, seq: i64) -> DbResult<Event> {
     let row: Row = e::events.find(seq).select(COLUMNS).first(conn)?;
     row.into_event()
 }
-
-/// The highest sequence number committed.
-pub fn last_seq(conn: &mut DbConn) -> DbResult<i64> {
-    Ok(head::event_head.find(1).select(head::last_seq).first(conn)?)
-}

@@ -6,7 +6,7 @@ use diesel::prelude::*;
 use super::schema::backup_info_exchanges::dsl as x;
 use super::schema::backup_registrations::dsl as g;
 use super::schema::cases::dsl as c;
-use super::{from_code, id, now, to_code, utc, DbConn, DbError, DbResult, MultiBackend};
+use super::{from_code, id, now, to_code, utc, DbConn, DbResult, MultiBackend};
 use crate::auth::policy::BedScope;
 use crate::domain::bed::{next_exchange_due, Registration, RegistrationStatus};
 use crate::domain::ids::{CaseId, OrganizationId, PatientId, RegistrationId};
@@ -242,9 +242,4 @@ pub fn list(conn: &mut DbConn, scope: &BedScope, f: &Filter, page: &PageRequest)
     let day = today();
     let items = rows.into_iter().map(|r| r.into_registration(day)).collect::<DbResult<Vec<_>>>()?;
     Ok(page.finish(items, |x| x.id.to_string()))
-}
-
-/// Maps the one-active-registration index to `None` (the caller names the existing one).
-pub fn is_one_active_violation(e: &DbError) -> bool {
-    matches!(e, DbError::Unique(name) if name.contains("one_active") || name.contains("backup_registrations"))
 }

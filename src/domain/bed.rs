@@ -369,13 +369,6 @@ pub enum RequestStatus {
     Discharged,
 }
 
-impl RequestStatus {
-    /// Requests whose allocation holds the bed.
-    pub fn holds_bed(self) -> bool {
-        matches!(self, RequestStatus::Accepted | RequestStatus::Admitted)
-    }
-}
-
 /// What can happen to a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RequestEvent {
@@ -396,17 +389,6 @@ impl RequestEvent {
             RequestEvent::Expire => "expire",
             RequestEvent::Admit => "admit",
             RequestEvent::Discharge => "discharge",
-        }
-    }
-
-    pub fn action(self) -> &'static str {
-        match self {
-            RequestEvent::Accept => "bed_request.accept",
-            RequestEvent::Decline => "bed_request.decline",
-            RequestEvent::Cancel => "bed_request.cancel",
-            RequestEvent::Expire => "bed_request.expire",
-            RequestEvent::Admit => "bed_request.admit",
-            RequestEvent::Discharge => "bed_request.discharge",
         }
     }
 }

@@ -620,17 +620,6 @@ impl SheetEvent {
             SheetEvent::Revise => "revise",
         }
     }
-
-    /// The audit action.
-    pub fn action(self) -> &'static str {
-        match self {
-            SheetEvent::Submit => "screening.submit",
-            SheetEvent::Accept => "screening.accept",
-            SheetEvent::Decline => "screening.decline",
-            SheetEvent::Withdraw => "screening.withdraw",
-            SheetEvent::Revise => "screening.revise",
-        }
-    }
 }
 
 /// `draft → submitted → accepted | declined`; `draft | submitted → withdrawn` (the hospital);

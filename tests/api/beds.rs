@@ -451,3 +451,21 @@ fn closing_the_case_gives_its_beds_back() {
     let avail = app.get(&format!("/api/v1/bed-availability?kind=urgent&from={}&to={}", iso(from), iso(to)), &x.doctor);
     assert_eq!(avail.body["items"][0]["free_beds"], 1);
 }
+
+#[test]
+fn discharge_to_long_term_care_or_a_move_closes_the_case_with_its_reason() {
+    for (disposition, reason) in [("long_term_admission", "long_term_admission"), ("moved", "moved")] {
+        let app = spawn_app();
+        let x = ward(&app);
+        let b = bed(&app, &x, "950", &["urgent"], &[]);
+        let id = request(&app, &x, &x.doctor, "urgent", &[]).id();
+        accept(&app, &x, &id, &b, Utc::now(), Utc::now() + Duration::days(3)).assert(200);
+        app.post(&format!("/api/v1/bed-requests/{id}/admit"), &x.manager, &json!({})).assert(200);
+        let d =
+            app.post(&format!("/api/v1/bed-requests/{id}/discharge"), &x.manager, &json!({"disposition": disposition}));
+        d.assert(200);
+        assert_eq!(d.body["disposition"], disposition);
+        let case = app.get(&format!("/api/v1/cases/{}", x.w.case), &x.w.coordinator);
+        assert_eq!((case.body["status"].as_str(), case.body["close_reason"].as_str()), (Some("closed"), Some(reason)));
+    }
+}
