@@ -11,6 +11,7 @@ pub mod db;
 pub mod domain;
 pub mod error;
 pub mod http;
+pub mod sequencer;
 pub mod telemetry;
 pub mod webhooks;
 
@@ -56,9 +57,12 @@ impl Application {
         let audit_log = web::Data::new(audit::AuditLog::start(db.clone(), config.audit_key.clone()));
         let bed_response = web::Data::new(config.bed_response);
         let webhook_settings = web::Data::new(config.webhooks.clone());
+        let sequencer = sequencer::Sequencer::new(db.clone(), config.audit_key.expose());
+        sequencer.start();
         if !config.webhooks.poll_interval.is_zero() {
-            actix_web::rt::spawn(webhooks::dispatch(db.clone(), config.webhooks.clone()));
+            actix_web::rt::spawn(webhooks::dispatch(db.clone(), sequencer.clone(), config.webhooks.clone()));
         }
+        let sequencer = web::Data::new(sequencer);
         if !config.bed_sweep_interval.is_zero() {
             actix_web::rt::spawn(sweep_bed_requests(db.clone(), config.audit_key.clone(), config.bed_sweep_interval));
         }
@@ -77,6 +81,7 @@ impl Application {
                 .app_data(jwt_settings.clone())
                 .app_data(bed_response.clone())
                 .app_data(webhook_settings.clone())
+                .app_data(sequencer.clone())
                 .app_data(web::PathConfig::default().error_handler(|err, _| {
                     ApiError::invalid_field("path", "invalid_format", format!("A path parameter is malformed: {err}"))
                         .into()

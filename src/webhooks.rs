@@ -158,12 +158,16 @@ fn post(settings: &WebhookSettings, job: &db::webhooks::Job, event: &db::events:
 }
 
 /// Looks for due deliveries and sends them, every `poll_interval`, for as long as the server runs.
-pub async fn dispatch(db: Db, settings: WebhookSettings) {
+pub async fn dispatch(db: Db, sequencer: crate::sequencer::Sequencer, settings: WebhookSettings) {
     let me = format!("instance:{}", uuid::Uuid::now_v7());
     let mut tick = tokio::time::interval(settings.poll_interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
+        // Deliveries are written when events are numbered: number what is waiting first.
+        if let Err(e) = sequencer.catch_up().await {
+            tracing::warn!(error = %e, "events could not be numbered before dispatch");
+        }
         if let Err(e) = dispatch_once(&db, &settings, &me).await {
             tracing::warn!(error = %e, "webhook dispatch failed");
         }

@@ -26,9 +26,14 @@ where
     let scope = audit.break_glass().and_then(|bg| policy::case_read_scope(actor, bg.as_deref()));
     let (result, patient) = db
         .read(move |c| {
-            let patient = cases::patient_of(c, id)?;
-            let result = scope.and_then(|scope| Ok(cases::get_visible(c, id, &scope)?)).and_then(|case| f(c, &case));
-            Ok::<_, ApiError>((result, patient))
+            let found = scope.and_then(|scope| Ok(cases::get_visible(c, id, &scope)?));
+            // The audit row names the patient also when the case is refused (a second query
+            // only then: a read that succeeds has it already).
+            let patient = match &found {
+                Ok(case) => Some(case.patient_id),
+                Err(_) => cases::patient_of(c, id)?,
+            };
+            Ok::<_, ApiError>((found.and_then(|case| f(c, &case)), patient))
         })
         .await?;
     audit.record(actor, Target::new(action, "case", id).patient(patient), result).await

@@ -15,6 +15,7 @@ use crate::domain::organization::parse_enum;
 use crate::domain::time::parse_instant;
 use crate::error::{ApiError, ApiResult, Problem};
 use crate::http::pagination::DEFAULT_LIMIT;
+use crate::sequencer::Sequencer;
 
 /// A page of the log, oldest first.
 #[derive(Debug, Serialize, ToSchema)]
@@ -92,9 +93,15 @@ fn finish(mut items: Vec<Event>, limit: i64) -> EventPage {
     ),
     security(("bearer" = []))
 )]
-#[get("/api/v1/audit-events")]
-pub async fn list(actor: Actor, db: web::Data<Db>, query: web::Query<EventQuery>) -> ApiResult<HttpResponse> {
+#[get("")]
+pub async fn list(
+    actor: Actor,
+    db: web::Data<Db>,
+    sequencer: web::Data<Sequencer>,
+    query: web::Query<EventQuery>,
+) -> ApiResult<HttpResponse> {
     auditor(&actor)?;
+    sequencer.catch_up().await?;
     let q = query.into_inner();
     let (limit, after) = page(q.limit.as_deref(), q.cursor.as_deref())?;
     let mut errors = Vec::new();
@@ -122,9 +129,15 @@ pub async fn list(actor: Actor, db: web::Data<Db>, query: web::Query<EventQuery>
     ),
     security(("bearer" = []))
 )]
-#[get("/api/v1/audit-events/verify")]
-pub async fn verify(actor: Actor, db: web::Data<Db>, audit_log: web::Data<AuditLog>) -> ApiResult<HttpResponse> {
+#[get("/verify")]
+pub async fn verify(
+    actor: Actor,
+    db: web::Data<Db>,
+    sequencer: web::Data<Sequencer>,
+    audit_log: web::Data<AuditLog>,
+) -> ApiResult<HttpResponse> {
     auditor(&actor)?;
+    sequencer.catch_up().await?;
     let key = audit_log.key().to_vec();
     let verdict = db.read(move |c| Ok::<_, ApiError>(log::verify(c, &key)?)).await?;
     if !verdict.intact {
@@ -155,15 +168,17 @@ pub struct AccessLogQuery {
     ),
     security(("bearer" = []))
 )]
-#[get("/api/v1/patients/{id}/access-log")]
+#[get("/{id}/access-log")]
 pub async fn access_log(
     actor: Actor,
     audit: Audit,
     db: web::Data<Db>,
+    sequencer: web::Data<Sequencer>,
     id: web::Path<PatientId>,
     query: web::Query<AccessLogQuery>,
 ) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
+    sequencer.catch_up().await?;
     let q = query.into_inner();
     let is_auditor = auditor(&actor).is_ok();
     let scope = policy::case_scope(&actor);

@@ -272,7 +272,7 @@ fn parse_request(input: RequestInput, now: DateTime<Utc>) -> ApiResult<Parsed> {
     ),
     security(("bearer" = []))
 )]
-#[post("/api/v1/bed-requests")]
+#[post("")]
 pub async fn create(
     actor: Actor,
     audit: Audit,
@@ -441,7 +441,7 @@ pub struct ListQuery {
     ),
     security(("bearer" = []))
 )]
-#[get("/api/v1/bed-requests")]
+#[get("")]
 pub async fn list(
     actor: Actor,
     audit: Audit,
@@ -482,7 +482,7 @@ pub async fn list(
     ),
     security(("bearer" = []))
 )]
-#[get("/api/v1/bed-requests/{id}")]
+#[get("/{id}")]
 pub async fn get(
     actor: Actor,
     audit: Audit,
@@ -509,7 +509,7 @@ pub async fn get(
     ),
     security(("bearer" = []))
 )]
-#[post("/api/v1/bed-requests/{id}/accept")]
+#[post("/{id}/accept")]
 pub async fn accept(
     actor: Actor,
     audit: Audit,
@@ -596,7 +596,7 @@ pub async fn accept(
     ),
     security(("bearer" = []))
 )]
-#[post("/api/v1/bed-requests/{id}/decline")]
+#[post("/{id}/decline")]
 pub async fn decline(
     actor: Actor,
     audit: Audit,
@@ -640,7 +640,7 @@ pub async fn decline(
     ),
     security(("bearer" = []))
 )]
-#[post("/api/v1/bed-requests/{id}/cancel")]
+#[post("/{id}/cancel")]
 pub async fn cancel(
     actor: Actor,
     audit: Audit,
@@ -698,7 +698,7 @@ fn move_case(
     ),
     security(("bearer" = []))
 )]
-#[post("/api/v1/bed-requests/{id}/admit")]
+#[post("/{id}/admit")]
 pub async fn admit(
     actor: Actor,
     audit: Audit,
@@ -736,7 +736,7 @@ pub async fn admit(
     ),
     security(("bearer" = []))
 )]
-#[post("/api/v1/bed-requests/{id}/discharge")]
+#[post("/{id}/discharge")]
 pub async fn discharge(
     actor: Actor,
     audit: Audit,
@@ -794,7 +794,7 @@ pub async fn discharge(
     ),
     security(("bearer" = []))
 )]
-#[post("/api/v1/bed-requests/{id}/retarget")]
+#[post("/{id}/retarget")]
 pub async fn retarget(
     actor: Actor,
     audit: Audit,

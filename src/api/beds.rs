@@ -40,7 +40,7 @@ pub(crate) fn hospital(c: &mut DbConn, id: OrganizationId) -> ApiResult<()> {
     ),
     security(("bearer" = []))
 )]
-#[post("/api/v1/organizations/{id}/beds")]
+#[post("/{id}/beds")]
 pub async fn create(
     actor: Actor,
     db: web::Data<Db>,
@@ -82,7 +82,7 @@ pub struct PageQuery {
     ),
     security(("bearer" = []))
 )]
-#[get("/api/v1/organizations/{id}/beds")]
+#[get("/{id}/beds")]
 pub async fn list(
     actor: Actor,
     db: web::Data<Db>,
@@ -116,7 +116,7 @@ pub async fn list(
     ),
     security(("bearer" = []))
 )]
-#[patch("/api/v1/organizations/{id}/beds/{bed_id}")]
+#[patch("/{id}/beds/{bed_id}")]
 pub async fn update(
     actor: Actor,
     db: web::Data<Db>,
@@ -162,7 +162,7 @@ pub async fn update(
     ),
     security(("bearer" = []))
 )]
-#[get("/api/v1/organizations/{id}/respite-policy")]
+#[get("/{id}/respite-policy")]
 pub async fn get_policy(actor: Actor, db: web::Data<Db>, id: web::Path<OrganizationId>) -> ApiResult<HttpResponse> {
     policy::read_directory(&actor)?;
     let org = id.into_inner();
@@ -188,7 +188,7 @@ pub async fn get_policy(actor: Actor, db: web::Data<Db>, id: web::Path<Organizat
     ),
     security(("bearer" = []))
 )]
-#[put("/api/v1/organizations/{id}/respite-policy")]
+#[put("/{id}/respite-policy")]
 pub async fn put_policy(
     actor: Actor,
     db: web::Data<Db>,
@@ -246,7 +246,7 @@ pub(crate) fn needs_list(raw: Option<String>, errors: &mut Vec<FieldError>) -> V
     ),
     security(("bearer" = []))
 )]
-#[get("/api/v1/bed-availability")]
+#[get("")]
 pub async fn availability(
     actor: Actor,
     db: web::Data<Db>,

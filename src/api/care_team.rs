@@ -99,7 +99,7 @@ pub struct TeamQuery {
     ),
     security(("bearer" = []))
 )]
-#[get("/api/v1/cases/{id}/care-team")]
+#[get("/{id}/care-team")]
 pub async fn team(
     actor: Actor,
     audit: Audit,
@@ -162,7 +162,7 @@ pub struct MemberInput {
     ),
     security(("bearer" = []))
 )]
-#[post("/api/v1/cases/{id}/care-team")]
+#[post("/{id}/care-team")]
 pub async fn add(
     actor: Actor,
     audit: Audit,
@@ -249,7 +249,7 @@ fn practitioner(c: &mut DbConn, who: PractitionerId) -> ApiResult<Practitioner> 
     ),
     security(("bearer" = []))
 )]
-#[get("/api/v1/cases/{id}/care-team/{member_id}")]
+#[get("/{id}/care-team/{member_id}")]
 pub async fn get_member(
     actor: Actor,
     audit: Audit,
@@ -289,7 +289,7 @@ pub struct EndInput {
     ),
     security(("bearer" = []))
 )]
-#[post("/api/v1/cases/{id}/care-team/{member_id}/end")]
+#[post("/{id}/care-team/{member_id}/end")]
 pub async fn end(
     actor: Actor,
     audit: Audit,
@@ -439,7 +439,7 @@ fn not_backdated(field: &str, value: Option<String>, errors: &mut Vec<FieldError
 }
 
 macro_rules! handover_endpoint {
-    ($fn:ident, $path:literal, $role:expr, $action:literal, $doc:literal) => {
+    ($fn:ident, $path:literal, $route:literal, $role:expr, $action:literal, $doc:literal) => {
         #[doc = $doc]
         #[utoipa::path(
             put, path = $path, tag = "care team",
@@ -454,7 +454,7 @@ macro_rules! handover_endpoint {
             ),
             security(("bearer" = []))
         )]
-        #[put($path)]
+        #[put($route)]
         pub async fn $fn(actor: Actor, audit: Audit, db: web::Data<Db>, id: web::Path<CaseId>, body: Result<Json<HandoverInput>, ApiError>) -> ApiResult<HttpResponse> {
             let id = id.into_inner();
             let who = actor.clone();
@@ -467,6 +467,7 @@ macro_rules! handover_endpoint {
 handover_endpoint!(
     set_primary,
     "/api/v1/cases/{id}/physicians/primary",
+    "/{id}/physicians/primary",
     TeamRole::PrimaryPhysician,
     "care_team.primary",
     "Hands the primary physician assignment over at `effective_at`: the old assignment ends exactly then."
@@ -474,6 +475,7 @@ handover_endpoint!(
 handover_endpoint!(
     set_secondary,
     "/api/v1/cases/{id}/physicians/secondary",
+    "/{id}/physicians/secondary",
     TeamRole::SecondaryPhysician,
     "care_team.secondary",
     "Names the secondary physician at `effective_at` (coordinators, or the current primary)."
@@ -501,7 +503,7 @@ pub struct RemoveQuery {
     ),
     security(("bearer" = []))
 )]
-#[delete("/api/v1/cases/{id}/physicians/secondary")]
+#[delete("/{id}/physicians/secondary")]
 pub async fn remove_secondary(
     actor: Actor,
     audit: Audit,

@@ -70,7 +70,7 @@ pub(crate) fn managed_case(c: &mut DbConn, actor: &Actor, id: CaseId) -> ApiResu
     ),
     security(("bearer" = []))
 )]
-#[post("/api/v1/cases")]
+#[post("")]
 pub async fn create(
     actor: Actor,
     audit: Audit,
@@ -197,7 +197,7 @@ pub struct ListQuery {
     ),
     security(("bearer" = []))
 )]
-#[get("/api/v1/cases")]
+#[get("")]
 pub async fn list(
     actor: Actor,
     audit: Audit,
@@ -239,7 +239,7 @@ async fn search(actor: &Actor, db: &Db, q: ListQuery) -> ApiResult<Page<Case>> {
     ),
     security(("bearer" = []))
 )]
-#[get("/api/v1/cases/{id}")]
+#[get("/{id}")]
 pub async fn get(actor: Actor, audit: Audit, db: web::Data<Db>, id: web::Path<CaseId>) -> ApiResult<HttpResponse> {
     let case = read_case(&db, &audit, &actor, "case.read", id.into_inner(), |_, case| Ok(case.clone())).await?;
     Ok(ok_versioned(case.version, &case))
@@ -260,7 +260,7 @@ pub async fn get(actor: Actor, audit: Audit, db: web::Data<Db>, id: web::Path<Ca
     ),
     security(("bearer" = []))
 )]
-#[patch("/api/v1/cases/{id}")]
+#[patch("/{id}")]
 pub async fn update(
     actor: Actor,
     audit: Audit,
@@ -344,7 +344,7 @@ fn invalid_transition(from: CaseStatus, event: CaseEvent) -> ApiError {
 }
 
 macro_rules! transition_endpoint {
-    ($fn:ident, $path:literal, $event:expr, $doc:literal) => {
+    ($fn:ident, $path:literal, $route:literal, $event:expr, $doc:literal) => {
         #[doc = $doc]
         #[utoipa::path(
                     post, path = $path, tag = "cases",
@@ -357,7 +357,7 @@ macro_rules! transition_endpoint {
                     ),
                     security(("bearer" = []))
                 )]
-        #[post($path)]
+        #[post($route)]
         pub async fn $fn(actor: Actor, audit: Audit, db: web::Data<Db>, id: web::Path<CaseId>) -> ApiResult<HttpResponse> {
             run(&db, &audit, actor, id.into_inner(), $event, None).await
         }
@@ -367,24 +367,28 @@ macro_rules! transition_endpoint {
 transition_endpoint!(
     activate,
     "/api/v1/cases/{id}/activate",
+    "/{id}/activate",
     CaseEvent::Activate,
     "Starts home care: `referred → active`; needs a current primary physician."
 );
 transition_endpoint!(
     hold,
     "/api/v1/cases/{id}/hold",
+    "/{id}/hold",
     CaseEvent::Hold,
     "The patient is in hospital: `active → on_hold`."
 );
 transition_endpoint!(
     resume,
     "/api/v1/cases/{id}/resume",
+    "/{id}/resume",
     CaseEvent::Resume,
     "The patient is home again: `on_hold → active`."
 );
 transition_endpoint!(
     cancel,
     "/api/v1/cases/{id}/cancel",
+    "/{id}/cancel",
     CaseEvent::Cancel,
     "A referral that will not start: `referred → cancelled`."
 );
@@ -403,7 +407,7 @@ transition_endpoint!(
     ),
     security(("bearer" = []))
 )]
-#[post("/api/v1/cases/{id}/close")]
+#[post("/{id}/close")]
 pub async fn close(
     actor: Actor,
     audit: Audit,
@@ -441,7 +445,7 @@ fn close_reason(body: Result<Json<CloseInput>, ApiError>) -> ApiResult<CloseReas
     ),
     security(("bearer" = []))
 )]
-#[get("/api/v1/cases/{id}/history")]
+#[get("/{id}/history")]
 pub async fn history(actor: Actor, audit: Audit, db: web::Data<Db>, id: web::Path<CaseId>) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
     let items = read_case(&db, &audit, &actor, "case.history", id, move |c, _| Ok(cases::history(c, id)?)).await?;

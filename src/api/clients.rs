@@ -109,7 +109,7 @@ fn parse_input(input: ClientInput) -> ApiResult<(String, OrganizationId, Vec<Rol
     ),
     security(("bearer" = []))
 )]
-#[post("/api/v1/clients")]
+#[post("")]
 pub async fn create(
     actor: Actor,
     db: web::Data<Db>,
@@ -146,7 +146,7 @@ pub async fn create(
     ),
     security(("bearer" = []))
 )]
-#[get("/api/v1/clients")]
+#[get("")]
 pub async fn list(actor: Actor, db: web::Data<Db>) -> ApiResult<HttpResponse> {
     admin(&actor)?;
     let items = db.read(|c| Ok::<_, ApiError>(clients::list(c)?)).await?;
@@ -164,7 +164,7 @@ pub async fn list(actor: Actor, db: web::Data<Db>) -> ApiResult<HttpResponse> {
     ),
     security(("bearer" = []))
 )]
-#[delete("/api/v1/clients/{id}")]
+#[delete("/{id}")]
 pub async fn remove(actor: Actor, db: web::Data<Db>, id: web::Path<String>) -> ApiResult<HttpResponse> {
     admin(&actor)?;
     let id = id.into_inner();
@@ -229,7 +229,7 @@ fn basic_credentials(req: &HttpRequest) -> Option<(String, String)> {
         (status = 401, description = "invalid_client", body = Problem),
     )
 )]
-#[post("/api/v1/auth/token")]
+#[post("/token")]
 pub async fn token(
     req: HttpRequest,
     body: web::Bytes,

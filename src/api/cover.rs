@@ -99,7 +99,7 @@ pub struct CoverQuery {
     ),
     security(("bearer" = []))
 )]
-#[get("/api/v1/cases/{id}/cover")]
+#[get("/{id}/cover")]
 pub async fn cover(
     actor: Actor,
     audit: Audit,
@@ -188,7 +188,7 @@ const MAX_NOTICE_DAYS: i64 = 62;
     ),
     security(("bearer" = []))
 )]
-#[get("/api/v1/cases/{id}/coverage-notice")]
+#[get("/{id}/coverage-notice")]
 pub async fn notice(
     req: HttpRequest,
     actor: Actor,

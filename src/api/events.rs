@@ -12,6 +12,7 @@ use crate::auth::{policy, Actor, Role};
 use crate::db::events::{self, Event, EventScope};
 use crate::db::Db;
 use crate::error::{ApiError, ApiResult, FieldError, Problem};
+use crate::sequencer::Sequencer;
 
 /// Query of `GET /api/v1/events`.
 #[derive(Debug, Deserialize, IntoParams)]
@@ -80,19 +81,20 @@ fn number(field: &str, raw: Option<String>, default: i64, max: i64, errors: &mut
     ),
     security(("bearer" = []))
 )]
-#[get("/api/v1/events")]
+#[get("")]
 pub async fn feed(
     actor: Actor,
     audit: Audit,
     db: web::Data<Db>,
+    sequencer: web::Data<Sequencer>,
     query: web::Query<FeedQuery>,
 ) -> ApiResult<HttpResponse> {
-    let result = read(&actor, &db, query.into_inner()).await;
+    let result = read(&actor, &db, &sequencer, query.into_inner()).await;
     let page = audit.record(&actor, Target::collection("event.list", "event"), result).await?;
     Ok(HttpResponse::Ok().json(page))
 }
 
-async fn read(actor: &Actor, db: &Db, q: FeedQuery) -> ApiResult<FeedPage> {
+async fn read(actor: &Actor, db: &Db, sequencer: &Sequencer, q: FeedQuery) -> ApiResult<FeedPage> {
     let scope = scope(actor);
     if scope.is_empty() {
         return Err(ApiError::forbidden("Your role sees no events"));
@@ -113,6 +115,7 @@ async fn read(actor: &Actor, db: &Db, q: FeedQuery) -> ApiResult<FeedPage> {
     }
     let deadline = tokio::time::Instant::now() + Duration::from_secs(wait.unsigned_abs());
     loop {
+        sequencer.catch_up().await?;
         let (s, t) = (scope.clone(), types.clone());
         let items = db.read(move |c| Ok::<_, ApiError>(events::list(c, &s, after, &t, limit)?)).await?;
         if !items.is_empty() || tokio::time::Instant::now() >= deadline {

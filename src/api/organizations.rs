@@ -34,7 +34,7 @@ use crate::http::{created, ok_versioned};
     ),
     security(("bearer" = []))
 )]
-#[post("/api/v1/organizations")]
+#[post("")]
 pub async fn create(
     actor: Actor,
     db: web::Data<Db>,
@@ -87,7 +87,7 @@ pub struct ListQuery {
     ),
     security(("bearer" = []))
 )]
-#[get("/api/v1/organizations")]
+#[get("")]
 pub async fn list(actor: Actor, db: web::Data<Db>, query: web::Query<ListQuery>) -> ApiResult<HttpResponse> {
     policy::read_directory(&actor)?;
     let q = query.into_inner();
@@ -118,7 +118,7 @@ pub async fn list(actor: Actor, db: web::Data<Db>, query: web::Query<ListQuery>)
     ),
     security(("bearer" = []))
 )]
-#[get("/api/v1/organizations/{id}")]
+#[get("/{id}")]
 pub async fn get(actor: Actor, db: web::Data<Db>, id: web::Path<OrganizationId>) -> ApiResult<HttpResponse> {
     policy::read_directory(&actor)?;
     let id = id.into_inner();
@@ -146,7 +146,7 @@ pub async fn get(actor: Actor, db: web::Data<Db>, id: web::Path<OrganizationId>)
     ),
     security(("bearer" = []))
 )]
-#[patch("/api/v1/organizations/{id}")]
+#[patch("/{id}")]
 pub async fn update(
     actor: Actor,
     db: web::Data<Db>,

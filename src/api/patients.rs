@@ -31,7 +31,7 @@ use crate::http::{created, ok_versioned};
     ),
     security(("bearer" = []))
 )]
-#[post("/api/v1/patients")]
+#[post("")]
 pub async fn create(
     actor: Actor,
     audit: Audit,
@@ -79,7 +79,7 @@ pub struct ListQuery {
     ),
     security(("bearer" = []))
 )]
-#[get("/api/v1/patients")]
+#[get("")]
 pub async fn list(
     actor: Actor,
     audit: Audit,
@@ -119,7 +119,7 @@ async fn search(actor: &Actor, db: &Db, q: ListQuery) -> ApiResult<Page<Patient>
     ),
     security(("bearer" = []))
 )]
-#[get("/api/v1/patients/{id}")]
+#[get("/{id}")]
 pub async fn get(actor: Actor, audit: Audit, db: web::Data<Db>, id: web::Path<PatientId>) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
     let scope = audit.break_glass().and_then(|bg| policy::case_read_scope(&actor, bg.as_deref()));
@@ -147,7 +147,7 @@ pub async fn get(actor: Actor, audit: Audit, db: web::Data<Db>, id: web::Path<Pa
     ),
     security(("bearer" = []))
 )]
-#[patch("/api/v1/patients/{id}")]
+#[patch("/{id}")]
 pub async fn update(
     actor: Actor,
     audit: Audit,

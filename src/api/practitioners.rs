@@ -33,7 +33,7 @@ use crate::http::{created, ok_versioned};
     ),
     security(("bearer" = []))
 )]
-#[post("/api/v1/practitioners")]
+#[post("")]
 pub async fn create(
     actor: Actor,
     db: web::Data<Db>,
@@ -84,7 +84,7 @@ pub struct ListQuery {
     ),
     security(("bearer" = []))
 )]
-#[get("/api/v1/practitioners")]
+#[get("")]
 pub async fn list(actor: Actor, db: web::Data<Db>, query: web::Query<ListQuery>) -> ApiResult<HttpResponse> {
     policy::read_directory(&actor)?;
     let q = query.into_inner();
@@ -120,7 +120,7 @@ pub async fn list(actor: Actor, db: web::Data<Db>, query: web::Query<ListQuery>)
     ),
     security(("bearer" = []))
 )]
-#[get("/api/v1/practitioners/{id}")]
+#[get("/{id}")]
 pub async fn get(actor: Actor, db: web::Data<Db>, id: web::Path<PractitionerId>) -> ApiResult<HttpResponse> {
     policy::read_directory(&actor)?;
     let id = id.into_inner();
@@ -149,7 +149,7 @@ pub async fn get(actor: Actor, db: web::Data<Db>, id: web::Path<PractitionerId>)
     ),
     security(("bearer" = []))
 )]
-#[patch("/api/v1/practitioners/{id}")]
+#[patch("/{id}")]
 pub async fn update(
     actor: Actor,
     db: web::Data<Db>,

@@ -100,7 +100,7 @@ fn one_active(existing: Option<RegistrationId>) -> ApiError {
     ),
     security(("bearer" = []))
 )]
-#[post("/api/v1/backup-registrations")]
+#[post("")]
 pub async fn create(
     actor: Actor,
     audit: Audit,
@@ -195,7 +195,7 @@ pub struct ListQuery {
     ),
     security(("bearer" = []))
 )]
-#[get("/api/v1/backup-registrations")]
+#[get("")]
 pub async fn list(
     actor: Actor,
     audit: Audit,
@@ -245,7 +245,7 @@ fn scope_of(actor: &Actor) -> policy::BedScope {
     ),
     security(("bearer" = []))
 )]
-#[get("/api/v1/backup-registrations/{id}")]
+#[get("/{id}")]
 pub async fn get(
     actor: Actor,
     audit: Audit,
@@ -331,7 +331,7 @@ fn step(c: &mut DbConn, reg: &Registration, event: RegistrationEvent, reason: Op
     ),
     security(("bearer" = []))
 )]
-#[post("/api/v1/backup-registrations/{id}/activate")]
+#[post("/{id}/activate")]
 pub async fn activate(
     actor: Actor,
     audit: Audit,
@@ -361,7 +361,7 @@ pub async fn activate(
     ),
     security(("bearer" = []))
 )]
-#[post("/api/v1/backup-registrations/{id}/reject")]
+#[post("/{id}/reject")]
 pub async fn reject(
     actor: Actor,
     audit: Audit,
@@ -394,7 +394,7 @@ pub async fn reject(
     ),
     security(("bearer" = []))
 )]
-#[post("/api/v1/backup-registrations/{id}/withdraw")]
+#[post("/{id}/withdraw")]
 pub async fn withdraw(
     actor: Actor,
     audit: Audit,
@@ -426,7 +426,7 @@ pub async fn withdraw(
     ),
     security(("bearer" = []))
 )]
-#[post("/api/v1/backup-registrations/{id}/info-exchanges")]
+#[post("/{id}/info-exchanges")]
 pub async fn exchange(
     actor: Actor,
     audit: Audit,

@@ -56,7 +56,7 @@ fn window(q: WindowQuery) -> ApiResult<Window> {
     ),
     security(("bearer" = []))
 )]
-#[post("/api/v1/practitioners/{id}/absences")]
+#[post("/{id}/absences")]
 pub async fn add_absence(
     actor: Actor,
     db: web::Data<Db>,
@@ -88,7 +88,7 @@ pub async fn add_absence(
     ),
     security(("bearer" = []))
 )]
-#[get("/api/v1/practitioners/{id}/absences")]
+#[get("/{id}/absences")]
 pub async fn list_absences(
     actor: Actor,
     db: web::Data<Db>,
@@ -117,7 +117,7 @@ pub async fn list_absences(
     ),
     security(("bearer" = []))
 )]
-#[get("/api/v1/practitioners/{id}/absences/{absence_id}")]
+#[get("/{id}/absences/{absence_id}")]
 pub async fn get_absence(
     actor: Actor,
     db: web::Data<Db>,
@@ -140,7 +140,7 @@ pub async fn get_absence(
     ),
     security(("bearer" = []))
 )]
-#[delete("/api/v1/practitioners/{id}/absences/{absence_id}")]
+#[delete("/{id}/absences/{absence_id}")]
 pub async fn remove_absence(
     actor: Actor,
     db: web::Data<Db>,
@@ -173,7 +173,7 @@ pub async fn remove_absence(
     ),
     security(("bearer" = []))
 )]
-#[post("/api/v1/organizations/{id}/on-call-shifts")]
+#[post("/{id}/on-call-shifts")]
 pub async fn add_shift(
     actor: Actor,
     db: web::Data<Db>,
@@ -225,7 +225,7 @@ pub async fn add_shift(
     ),
     security(("bearer" = []))
 )]
-#[get("/api/v1/organizations/{id}/on-call-shifts")]
+#[get("/{id}/on-call-shifts")]
 pub async fn list_shifts(
     actor: Actor,
     db: web::Data<Db>,
@@ -256,7 +256,7 @@ pub async fn list_shifts(
     ),
     security(("bearer" = []))
 )]
-#[get("/api/v1/organizations/{id}/on-call-shifts/{shift_id}")]
+#[get("/{id}/on-call-shifts/{shift_id}")]
 pub async fn get_shift(
     actor: Actor,
     db: web::Data<Db>,
@@ -279,7 +279,7 @@ pub async fn get_shift(
     ),
     security(("bearer" = []))
 )]
-#[delete("/api/v1/organizations/{id}/on-call-shifts/{shift_id}")]
+#[delete("/{id}/on-call-shifts/{shift_id}")]
 pub async fn remove_shift(
     actor: Actor,
     db: web::Data<Db>,

@@ -30,7 +30,7 @@ use crate::http::{created, ok_versioned};
     ),
     security(("bearer" = []))
 )]
-#[post("/api/v1/screening-templates")]
+#[post("")]
 pub async fn create(
     actor: Actor,
     db: web::Data<Db>,
@@ -78,7 +78,7 @@ pub struct ListQuery {
     ),
     security(("bearer" = []))
 )]
-#[get("/api/v1/screening-templates")]
+#[get("")]
 pub async fn list(actor: Actor, db: web::Data<Db>, query: web::Query<ListQuery>) -> ApiResult<HttpResponse> {
     policy::read_directory(&actor)?;
     let q = query.into_inner();
@@ -108,7 +108,7 @@ pub async fn list(actor: Actor, db: web::Data<Db>, query: web::Query<ListQuery>)
     ),
     security(("bearer" = []))
 )]
-#[get("/api/v1/screening-templates/{id}")]
+#[get("/{id}")]
 pub async fn get(actor: Actor, db: web::Data<Db>, id: web::Path<TemplateId>) -> ApiResult<HttpResponse> {
     policy::read_directory(&actor)?;
     let (id, org) = (id.into_inner(), actor.org);
@@ -145,7 +145,7 @@ fn owned_draft(c: &mut DbConn, actor: &Actor, id: TemplateId) -> ApiResult<Templ
     ),
     security(("bearer" = []))
 )]
-#[patch("/api/v1/screening-templates/{id}")]
+#[patch("/{id}")]
 pub async fn update(
     actor: Actor,
     db: web::Data<Db>,
@@ -189,7 +189,7 @@ pub async fn update(
     ),
     security(("bearer" = []))
 )]
-#[post("/api/v1/screening-templates/{id}/publish")]
+#[post("/{id}/publish")]
 pub async fn publish(actor: Actor, db: web::Data<Db>, id: web::Path<TemplateId>) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
     let t = db

@@ -439,7 +439,7 @@ enum Created {
     ),
     security(("bearer" = []))
 )]
-#[post("/api/v1/screenings")]
+#[post("")]
 pub async fn create(
     actor: Actor,
     audit: Audit,
@@ -676,7 +676,7 @@ pub struct ListQuery {
     ),
     security(("bearer" = []))
 )]
-#[get("/api/v1/screenings")]
+#[get("")]
 pub async fn list(
     actor: Actor,
     audit: Audit,
@@ -724,7 +724,7 @@ async fn search(actor: &Actor, db: &Db, q: ListQuery) -> ApiResult<Page<Sheet>> 
     ),
     security(("bearer" = []))
 )]
-#[get("/api/v1/screenings/{id}")]
+#[get("/{id}")]
 pub async fn get(actor: Actor, audit: Audit, db: web::Data<Db>, id: web::Path<ScreeningId>) -> ApiResult<HttpResponse> {
     let sheet = read_sheet(&db, &audit, &actor, id.into_inner()).await?;
     Ok(ok_versioned(sheet.version, &sheet))
@@ -819,7 +819,7 @@ fn patched(current: &Sheet, patch: SheetPatch, now: DateTime<Utc>) -> ApiResult<
     ),
     security(("bearer" = []))
 )]
-#[patch("/api/v1/screenings/{id}")]
+#[patch("/{id}")]
 pub async fn update(
     actor: Actor,
     audit: Audit,
@@ -867,7 +867,7 @@ pub async fn update(
     ),
     security(("bearer" = []))
 )]
-#[post("/api/v1/screenings/{id}/submit")]
+#[post("/{id}/submit")]
 pub async fn submit(
     actor: Actor,
     audit: Audit,
@@ -902,7 +902,7 @@ pub async fn submit(
     ),
     security(("bearer" = []))
 )]
-#[post("/api/v1/screenings/{id}/withdraw")]
+#[post("/{id}/withdraw")]
 pub async fn withdraw(
     actor: Actor,
     audit: Audit,
@@ -933,7 +933,7 @@ pub async fn withdraw(
     ),
     security(("bearer" = []))
 )]
-#[post("/api/v1/screenings/{id}/decline")]
+#[post("/{id}/decline")]
 pub async fn decline(
     actor: Actor,
     audit: Audit,
@@ -1036,7 +1036,7 @@ fn accepted_patient(c: &mut DbConn, actor: &Actor, sheet: &Sheet, input: &Accept
     ),
     security(("bearer" = []))
 )]
-#[post("/api/v1/screenings/{id}/accept")]
+#[post("/{id}/accept")]
 pub async fn accept(
     actor: Actor,
     audit: Audit,
@@ -1138,7 +1138,7 @@ pub async fn accept(
     ),
     security(("bearer" = []))
 )]
-#[post("/api/v1/screenings/{id}/revisions")]
+#[post("/{id}/revisions")]
 pub async fn revise(
     actor: Actor,
     audit: Audit,
@@ -1194,7 +1194,7 @@ pub async fn revise(
     ),
     security(("bearer" = []))
 )]
-#[post("/api/v1/screenings/{id}/milestones")]
+#[post("/{id}/milestones")]
 pub async fn milestone(
     actor: Actor,
     audit: Audit,

@@ -46,7 +46,7 @@ fn manage(actor: &Actor) -> ApiResult<()> {
     ),
     security(("bearer" = []))
 )]
-#[post("/api/v1/webhooks")]
+#[post("")]
 pub async fn create(
     actor: Actor,
     db: web::Data<Db>,
@@ -107,7 +107,7 @@ pub async fn create(
     ),
     security(("bearer" = []))
 )]
-#[get("/api/v1/webhooks")]
+#[get("")]
 pub async fn list(actor: Actor, db: web::Data<Db>) -> ApiResult<HttpResponse> {
     manage(&actor)?;
     let org = actor.org;
@@ -126,7 +126,7 @@ pub async fn list(actor: Actor, db: web::Data<Db>) -> ApiResult<HttpResponse> {
     ),
     security(("bearer" = []))
 )]
-#[delete("/api/v1/webhooks/{id}")]
+#[delete("/{id}")]
 pub async fn remove(actor: Actor, db: web::Data<Db>, id: web::Path<String>) -> ApiResult<HttpResponse> {
     manage(&actor)?;
     let (org, id) = (actor.org, id.into_inner());
@@ -148,9 +148,15 @@ pub async fn remove(actor: Actor, db: web::Data<Db>, id: web::Path<String>) -> A
     ),
     security(("bearer" = []))
 )]
-#[get("/api/v1/webhooks/{id}/deliveries")]
-pub async fn deliveries(actor: Actor, db: web::Data<Db>, id: web::Path<String>) -> ApiResult<HttpResponse> {
+#[get("/{id}/deliveries")]
+pub async fn deliveries(
+    actor: Actor,
+    db: web::Data<Db>,
+    sequencer: web::Data<crate::sequencer::Sequencer>,
+    id: web::Path<String>,
+) -> ApiResult<HttpResponse> {
     manage(&actor)?;
+    sequencer.catch_up().await?;
     let (org, id) = (actor.org, id.into_inner());
     let items = db
         .read(move |c| {
@@ -174,7 +180,7 @@ pub async fn deliveries(actor: Actor, db: web::Data<Db>, id: web::Path<String>) 
     ),
     security(("bearer" = []))
 )]
-#[post("/api/v1/webhooks/{id}/deliveries/{delivery_id}/redeliver")]
+#[post("/{id}/deliveries/{delivery_id}/redeliver")]
 pub async fn redeliver(actor: Actor, db: web::Data<Db>, path: web::Path<(String, String)>) -> ApiResult<HttpResponse> {
     manage(&actor)?;
     let (org, (hook, delivery)) = (actor.org, path.into_inner());

@@ -5,6 +5,7 @@ use diesel::prelude::*;
 
 use super::schema::audit_chain::dsl as head;
 use super::schema::audit_events::dsl as a;
+use super::schema::audit_pending::dsl as ap;
 use super::{from_code, from_json, to_code, to_json, utc, DbConn, DbError, DbResult};
 use crate::domain::audit::{chain_hash, first_broken, Entry, Event, Purpose, GENESIS};
 use crate::domain::time::to_db;
@@ -83,14 +84,30 @@ struct NewRow<'a> {
     hash: String,
 }
 
-/// Appends entries to the chain, in order, inside the caller's transaction. The head row is
-/// updated first, so on PostgreSQL its row lock serialises appends from every instance until
-/// commit; on SQLite the write transaction already excludes other writers.
+/// Appends entries to the access log inside the caller's transaction, so that they commit (or
+/// not) with what they record. On SQLite they are chained at once: the one writer already
+/// serialises transactions. On PostgreSQL they wait in `audit_pending` for [`chain_pending`]:
+/// chaining here would hold the head row's lock to commit and let one change commit at a time.
 #[tracing::instrument(skip_all, fields(n = entries.len()))]
 pub fn append(conn: &mut DbConn, key: &[u8], entries: &[&Entry]) -> DbResult<()> {
     if entries.is_empty() {
         return Ok(());
     }
+    match conn {
+        DbConn::Sqlite(_) => chain(conn, key, entries),
+        DbConn::Pg(pg) => {
+            let rows = entries.iter().map(|e| pending_row(e)).collect::<DbResult<Vec<_>>>()?;
+            for chunk in rows.chunks(1000) {
+                diesel::insert_into(ap::audit_pending).values(chunk).execute(pg)?;
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Chains entries after the head, in order. The head row is updated first, so on PostgreSQL its
+/// row lock serialises chaining from every instance until commit.
+fn chain(conn: &mut DbConn, key: &[u8], entries: &[&Entry]) -> DbResult<()> {
     // Lock first (a no-op update), then read: the read sees the latest committed head.
     diesel::update(head::audit_chain.find(1)).set(head::last_seq.eq(head::last_seq)).execute(conn)?;
     let (mut seq, mut prev): (i64, String) =
@@ -136,6 +153,113 @@ pub fn append(conn: &mut DbConn, key: &[u8], entries: &[&Entry]) -> DbResult<()>
     }
     diesel::update(head::audit_chain.find(1)).set((head::last_seq.eq(seq), head::last_hash.eq(&prev))).execute(conn)?;
     Ok(())
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = super::schema::audit_pending)]
+struct NewPending<'a> {
+    id: &'a str,
+    at: chrono::NaiveDateTime,
+    request_id: &'a str,
+    actor_sub: &'a str,
+    actor_org: &'a str,
+    actor_roles: String,
+    client_id: Option<&'a str>,
+    action: &'a str,
+    resource_type: &'a str,
+    resource_id: Option<&'a str>,
+    patient_id: Option<&'a str>,
+    outcome: String,
+    status: i32,
+    purpose: String,
+    reason: Option<&'a str>,
+}
+
+fn pending_row(e: &Entry) -> DbResult<NewPending<'_>> {
+    Ok(NewPending {
+        id: &e.id,
+        at: to_db(e.at),
+        request_id: &e.request_id,
+        actor_sub: &e.actor_sub,
+        actor_org: &e.actor_org,
+        actor_roles: to_json(&e.actor_roles)?,
+        client_id: e.client_id.as_deref(),
+        action: &e.action,
+        resource_type: &e.resource_type,
+        resource_id: e.resource_id.as_deref(),
+        patient_id: e.patient_id.as_deref(),
+        outcome: to_code(&e.outcome)?,
+        status: i32::from(e.status),
+        purpose: to_code(&e.purpose)?,
+        reason: e.reason.as_deref(),
+    })
+}
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = super::schema::audit_pending)]
+struct PendingRow {
+    pending_id: i64,
+    id: String,
+    at: chrono::NaiveDateTime,
+    request_id: String,
+    actor_sub: String,
+    actor_org: String,
+    actor_roles: String,
+    client_id: Option<String>,
+    action: String,
+    resource_type: String,
+    resource_id: Option<String>,
+    patient_id: Option<String>,
+    outcome: String,
+    status: i32,
+    purpose: String,
+    reason: Option<String>,
+}
+
+impl PendingRow {
+    fn into_entry(self) -> DbResult<(i64, Entry)> {
+        Ok((
+            self.pending_id,
+            Entry {
+                id: self.id,
+                at: utc(self.at),
+                request_id: self.request_id,
+                actor_sub: self.actor_sub,
+                actor_org: self.actor_org,
+                actor_roles: from_json("actor_roles", &self.actor_roles)?,
+                client_id: self.client_id,
+                action: self.action,
+                resource_type: self.resource_type,
+                resource_id: self.resource_id,
+                patient_id: self.patient_id,
+                outcome: from_code(&self.outcome)?,
+                status: u16::try_from(self.status).unwrap_or(0),
+                purpose: from_code(&self.purpose)?,
+                reason: self.reason,
+            },
+        ))
+    }
+}
+
+/// Chains up to `max` waiting rows, oldest first, inside the caller's transaction; returns how
+/// many. The head lock is taken before the rows are read: a sequencer that waited for another
+/// one reads only what that one left (each statement sees what committed before it).
+pub fn chain_pending(conn: &mut DbConn, key: &[u8], max: i64) -> DbResult<usize> {
+    if ap::audit_pending.select(ap::pending_id).first::<i64>(conn).optional()?.is_none() {
+        return Ok(0);
+    }
+    diesel::update(head::audit_chain.find(1)).set(head::last_seq.eq(head::last_seq)).execute(conn)?;
+    let rows: Vec<PendingRow> =
+        ap::audit_pending.select(PendingRow::as_select()).order(ap::pending_id.asc()).limit(max).load(conn)?;
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    let moved = rows.into_iter().map(PendingRow::into_entry).collect::<DbResult<Vec<_>>>()?;
+    let ids: Vec<i64> = moved.iter().map(|(id, _)| *id).collect();
+    let entries: Vec<&Entry> = moved.iter().map(|(_, e)| e).collect();
+    chain(conn, key, &entries)?;
+    diesel::delete(ap::audit_pending.filter(ap::pending_id.eq_any(ids))).execute(conn)?;
+    Ok(entries.len())
 }
 
 /// Filters of `GET /api/v1/audit-events`.

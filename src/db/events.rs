@@ -1,6 +1,8 @@
 //! The transactional outbox (issue 7): every state change writes its events in its own
-//! transaction, numbered under the `event_head` row lock so that the feed's order is the commit
-//! order, without gaps. Webhook deliveries are written with the events they carry.
+//! transaction. They are numbered under the `event_head` row lock, held until commit, so that the
+//! feed's order is the order in which numbers were committed, without gaps: at once on SQLite,
+//! by the sequencer on PostgreSQL (`sequence_pending`). Webhook deliveries are written when an
+//! event is numbered.
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
@@ -8,6 +10,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::schema::event_head::dsl as head;
+use super::schema::event_outbox::dsl as o;
 use super::schema::events::dsl as e;
 use super::schema::webhook_deliveries::dsl as d;
 use super::schema::webhooks::dsl as w;
@@ -193,58 +196,121 @@ pub fn for_change(
     Ok(Some(event))
 }
 
-/// Writes events in the caller's transaction, numbered after every event committed before,
-/// and a pending delivery for every active webhook of an organization that sees them.
+/// Writes events in the caller's transaction. On SQLite they are numbered at once (the one
+/// writer serialises transactions, so seq order is commit order); on PostgreSQL they wait in
+/// `event_outbox` for [`sequence_pending`], so that changes do not queue on the feed's head lock.
 pub fn emit(conn: &mut DbConn, events: Vec<NewEvent>) -> DbResult<()> {
     if events.is_empty() {
         return Ok(());
     }
-    let n = i64::try_from(events.len()).unwrap_or(i64::MAX);
-    // Locks in one order everywhere: the access log's head first (every change takes it), then
-    // the event head — two transactions can never wait for each other the other way round.
-    {
-        use super::schema::audit_chain::dsl as ac;
-        diesel::update(ac::audit_chain.find(1)).set(ac::last_seq.eq(ac::last_seq)).execute(conn)?;
+    let at = now();
+    let rows = events
+        .into_iter()
+        .map(|ev| {
+            Ok(Stored {
+                id: uuid::Uuid::now_v7().to_string(),
+                kind: ev.kind.to_owned(),
+                resource_type: ev.resource_type.to_owned(),
+                resource_id: ev.resource_id,
+                case_id: ev.case_id.map(|c| c.to_string()),
+                org_a: ev.org_a.map(|o| o.to_string()),
+                org_b: ev.org_b.map(|o| o.to_string()),
+                occurred_at: at,
+                data: to_json(&ev.data)?,
+            })
+        })
+        .collect::<DbResult<Vec<_>>>()?;
+    match conn {
+        DbConn::Sqlite(_) => number(conn, rows),
+        DbConn::Pg(pg) => {
+            diesel::insert_into(o::event_outbox).values(&rows).execute(pg)?;
+            Ok(())
+        }
     }
-    // The row lock, held until commit, serialises writers of events: seq order is commit order.
+}
+
+/// An event as stored, before it has its number.
+#[derive(Insertable, Queryable, Selectable)]
+#[diesel(table_name = super::schema::event_outbox)]
+struct Stored {
+    id: String,
+    kind: String,
+    resource_type: String,
+    resource_id: String,
+    case_id: Option<String>,
+    org_a: Option<String>,
+    org_b: Option<String>,
+    occurred_at: NaiveDateTime,
+    data: String,
+}
+
+/// Numbers up to `max` waiting events, oldest first, with their webhook deliveries, inside the
+/// caller's transaction; returns how many. The head lock comes before the read, as in
+/// `audit::chain_pending`.
+pub fn sequence_pending(conn: &mut DbConn, max: i64) -> DbResult<usize> {
+    if o::event_outbox.select(o::pending_id).first::<i64>(conn).optional()?.is_none() {
+        return Ok(0);
+    }
+    diesel::update(head::event_head.find(1)).set(head::last_seq.eq(head::last_seq)).execute(conn)?;
+    let rows: Vec<(i64, Stored)> = o::event_outbox
+        .select((o::pending_id, Stored::as_select()))
+        .order(o::pending_id.asc())
+        .limit(max)
+        .load(conn)?;
+    let n = rows.len();
+    if n == 0 {
+        return Ok(0);
+    }
+    let (ids, rows): (Vec<i64>, Vec<Stored>) = rows.into_iter().unzip();
+    number(conn, rows)?;
+    diesel::delete(o::event_outbox.filter(o::pending_id.eq_any(ids))).execute(conn)?;
+    Ok(n)
+}
+
+/// Numbers events after every event numbered before, under the head row's lock (held until
+/// commit), with a pending delivery for every active webhook of an organization that sees them.
+fn number(conn: &mut DbConn, events: Vec<Stored>) -> DbResult<()> {
+    let n = i64::try_from(events.len()).unwrap_or(i64::MAX);
     diesel::update(head::event_head.find(1)).set(head::last_seq.eq(head::last_seq + n)).execute(conn)?;
     let last: i64 = head::event_head.find(1).select(head::last_seq).first(conn)?;
-    let at = now();
-    let orgs: Vec<String> = events.iter().flat_map(|x| [x.org_a, x.org_b]).flatten().map(|o| o.to_string()).collect();
+    let orgs: Vec<String> =
+        events.iter().flat_map(|x| [x.org_a.clone(), x.org_b.clone()]).flatten().collect::<Vec<_>>();
     #[allow(clippy::type_complexity)]
-    let hooks: Vec<(String, String, String, bool, String)> = if orgs.is_empty() {
+    let hooks: Vec<(String, String, String, bool, String, NaiveDateTime)> = if orgs.is_empty() {
         Vec::new()
     } else {
         w::webhooks
             .filter(w::active.eq(true))
             .filter(w::organization_id.eq_any(orgs))
-            .select((w::id, w::organization_id, w::types, w::sees_org_a, w::org_b_types))
+            .select((w::id, w::organization_id, w::types, w::sees_org_a, w::org_b_types, w::created_at))
             .load(conn)?
     };
+    let at = now();
     for (i, ev) in events.into_iter().enumerate() {
         let seq = last - n + 1 + i64::try_from(i).unwrap_or(0);
         diesel::insert_into(e::events)
             .values((
                 e::seq.eq(seq),
-                e::id.eq(uuid::Uuid::now_v7().to_string()),
-                e::kind.eq(ev.kind),
-                e::resource_type.eq(ev.resource_type),
+                e::id.eq(&ev.id),
+                e::kind.eq(&ev.kind),
+                e::resource_type.eq(&ev.resource_type),
                 e::resource_id.eq(&ev.resource_id),
-                e::case_id.eq(ev.case_id.map(|c| c.to_string())),
-                e::org_a.eq(ev.org_a.map(|o| o.to_string())),
-                e::org_b.eq(ev.org_b.map(|o| o.to_string())),
-                e::occurred_at.eq(at),
-                e::data.eq(to_json(&ev.data)?),
+                e::case_id.eq(&ev.case_id),
+                e::org_a.eq(&ev.org_a),
+                e::org_b.eq(&ev.org_b),
+                e::occurred_at.eq(ev.occurred_at),
+                e::data.eq(&ev.data),
             ))
             .execute(conn)?;
-        let (a, b) = (ev.org_a.map(|o| o.to_string()), ev.org_b.map(|o| o.to_string()));
-        for (hook, org, types, sees_a, b_types) in &hooks {
+        // A subscription receives what happened after it was made (on PostgreSQL an event may be
+        // numbered after a webhook was created, though it happened before).
+        for (hook, org, types, sees_a, b_types, _) in hooks.iter().filter(|h| h.5 <= ev.occurred_at) {
             let types: Vec<String> = from_json("webhook types", types)?;
             let b_types: Vec<String> = from_json("webhook org_b_types", b_types)?;
-            let wanted = types.iter().any(|t| t == "*" || t == ev.kind);
+            let wanted = types.iter().any(|t| t == "*" || *t == ev.kind);
             // The same rule as the feed, for the roles the subscriber had.
-            let sees = (*sees_a && a.as_ref() == Some(org))
-                || (b.as_ref() == Some(org) && b_types.iter().any(|t| t == ev.resource_type));
+            let sees = (*sees_a && ev.org_a.as_ref() == Some(org))
+                || (ev.org_b.as_ref() == Some(org) && b_types.contains(&ev.resource_type));
             if wanted && sees {
                 diesel::insert_into(d::webhook_deliveries)
                     .values((

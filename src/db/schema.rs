@@ -439,3 +439,40 @@ diesel::table! {
         created_at -> Timestamp,
     }
 }
+
+diesel::table! {
+    audit_pending (pending_id) {
+        pending_id -> BigInt,
+        id -> Text,
+        at -> Timestamp,
+        request_id -> Text,
+        actor_sub -> Text,
+        actor_org -> Text,
+        actor_roles -> Text,
+        client_id -> Nullable<Text>,
+        action -> Text,
+        resource_type -> Text,
+        resource_id -> Nullable<Text>,
+        patient_id -> Nullable<Text>,
+        outcome -> Text,
+        status -> Integer,
+        purpose -> Text,
+        reason -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    event_outbox (pending_id) {
+        pending_id -> BigInt,
+        id -> Text,
+        #[sql_name = "type"]
+        kind -> Text,
+        resource_type -> Text,
+        resource_id -> Text,
+        case_id -> Nullable<Text>,
+        org_a -> Nullable<Text>,
+        org_b -> Nullable<Text>,
+        occurred_at -> Timestamp,
+        data -> Text,
+    }
+}

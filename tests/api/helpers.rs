@@ -408,6 +408,27 @@ impl TestApp {
 impl TestDb {
     /// Runs SQL directly against the database, around the application (an operator or an
     /// attacker with database access).
+    /// Rows in `table` (read around the API, for what it cannot show: rows still waiting).
+    pub fn count(&self, table: &str) -> i64 {
+        #[derive(diesel::QueryableByName)]
+        struct N {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        let sql = format!("SELECT CAST(count(*) AS BIGINT) AS n FROM {table}");
+        let found: Vec<N> = match self {
+            TestDb::Sqlite { path, .. } => {
+                let mut c = diesel::SqliteConnection::establish(&path.to_string_lossy()).unwrap();
+                diesel::sql_query(sql).load(&mut c).unwrap()
+            }
+            TestDb::Postgres { url, .. } => {
+                let mut c = diesel::PgConnection::establish(url).unwrap();
+                diesel::sql_query(sql).load(&mut c).unwrap()
+            }
+        };
+        found[0].n
+    }
+
     pub fn raw(&self, sql: &str) -> Result<usize, String> {
         use diesel::connection::SimpleConnection;
         match self {
