@@ -363,6 +363,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     organizations,
     practitioners,
     patients,
+    patient_search_grams,
     cases,
     case_status_history,
     care_team_members,
@@ -474,5 +475,12 @@ diesel::table! {
         org_b -> Nullable<Text>,
         occurred_at -> Timestamp,
         data -> Text,
+    }
+}
+
+diesel::table! {
+    patient_search_grams (gram, patient_id) {
+        gram -> Text,
+        patient_id -> Text,
     }
 }

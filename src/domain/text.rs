@@ -122,6 +122,13 @@ pub fn search_text(name: &str, kana: Option<&str>) -> String {
     }
 }
 
+/// The distinct pairs of neighbouring characters of a search text or key: the entries of the
+/// patient search index. A record contains a key only if it has every pair of the key.
+pub fn bigrams(text: &str) -> std::collections::BTreeSet<String> {
+    let chars: Vec<char> = text.chars().collect();
+    chars.windows(2).map(|w| w.iter().collect()).collect()
+}
+
 /// A `LIKE` pattern for `key`, with `\` as the escape character.
 pub fn like_pattern(key: &str) -> String {
     let mut p = String::with_capacity(key.len() + 2);
@@ -181,5 +188,12 @@ mod tests {
         assert!(required_text("name", Some("abcdef".into()), 5, &mut errors).is_none());
         let codes: Vec<_> = errors.iter().map(|e| e.code.as_str()).collect();
         assert_eq!(codes, ["required", "required", "too_long"]);
+    }
+
+    #[test]
+    fn bigrams_are_the_distinct_neighbour_pairs() {
+        let all: Vec<String> = super::bigrams("さとうさと").into_iter().collect();
+        assert_eq!(all, ["うさ", "さと", "とう"]);
+        assert!(super::bigrams("さ").is_empty());
     }
 }

@@ -109,6 +109,33 @@ fn search_by_name_reading_and_birth_date() {
     assert_eq!(names(&format!("?q={}", url_encode("ハナコ"))), ["田中 花子"]);
     assert_eq!(names(&format!("?q={}&birth_date=1941-02-03", url_encode("田中"))), ["田中 次郎"]);
     app.get("/api/v1/patients?birth_date=1941-13-01", &coordinator).assert_problem(400, "validation_failed");
+    // One character is below the index's pairs: found all the same.
+    assert_eq!(names(&format!("?q={}", url_encode("郎"))), ["田中 次郎"]);
+    // A key whose pairs all occur, but not together, is not a match.
+    assert_eq!(names(&format!("?q={}", url_encode("なかた"))), Vec::<String>::new());
+}
+
+#[test]
+fn a_renamed_patient_is_found_by_the_new_name_only() {
+    let app = spawn_app();
+    let w = app.world();
+    let path = format!("/api/v1/patients/{}", w.patient);
+    let found = |q: &str| -> usize {
+        let r = app.get(&format!("/api/v1/patients?q={}", url_encode(q)), &w.coordinator);
+        r.assert(200);
+        r.body["items"].as_array().unwrap().len()
+    };
+    let version = app.get(&path, &w.coordinator).body["version"].as_i64().unwrap();
+    app.patch(
+        &path,
+        &w.coordinator,
+        &format!("\"{version}\""),
+        &json!({"name": "改名 太郎", "kana": "カイメイ タロウ"}),
+    )
+    .assert(200);
+    assert_eq!(found("かいめい"), 1, "the search index follows the change");
+    assert_eq!(found("改名"), 1);
+    assert_eq!(found("はなこ"), 0, "nor by the old one");
 }
 
 #[test]
