@@ -95,6 +95,32 @@ pub fn append(conn: &mut DbConn, key: &[u8], entries: &[&Entry]) -> DbResult<()>
     }
     match conn {
         DbConn::Sqlite(_) => chain(conn, key, entries),
+        // A change's one row: columns bound one by one (NULL included), so that the statement
+        // is the same text every time and PostgreSQL keeps it prepared; a multi-row INSERT (and
+        // a struct with optional fields) is planned again at each call.
+        DbConn::Pg(pg) if entries.len() == 1 => {
+            let r = pending_row(entries[0])?;
+            diesel::insert_into(ap::audit_pending)
+                .values((
+                    ap::id.eq(r.id),
+                    ap::at.eq(r.at),
+                    ap::request_id.eq(r.request_id),
+                    ap::actor_sub.eq(r.actor_sub),
+                    ap::actor_org.eq(r.actor_org),
+                    ap::actor_roles.eq(&r.actor_roles),
+                    ap::client_id.eq(r.client_id),
+                    ap::action.eq(r.action),
+                    ap::resource_type.eq(r.resource_type),
+                    ap::resource_id.eq(r.resource_id),
+                    ap::patient_id.eq(r.patient_id),
+                    ap::outcome.eq(&r.outcome),
+                    ap::status.eq(r.status),
+                    ap::purpose.eq(&r.purpose),
+                    ap::reason.eq(r.reason),
+                ))
+                .execute(pg)?;
+            Ok(())
+        }
         DbConn::Pg(pg) => {
             let rows = entries.iter().map(|e| pending_row(e)).collect::<DbResult<Vec<_>>>()?;
             for chunk in rows.chunks(1000) {

@@ -222,15 +222,31 @@ pub fn emit(conn: &mut DbConn, events: Vec<NewEvent>) -> DbResult<()> {
         .collect::<DbResult<Vec<_>>>()?;
     match conn {
         DbConn::Sqlite(_) => number(conn, rows),
+        // Row by row with every column bound (see `audit::append`): a statement PostgreSQL keeps
+        // prepared, for the one or two events of a change.
         DbConn::Pg(pg) => {
-            diesel::insert_into(o::event_outbox).values(&rows).execute(pg)?;
+            for r in &rows {
+                diesel::insert_into(o::event_outbox)
+                    .values((
+                        o::id.eq(&r.id),
+                        o::kind.eq(&r.kind),
+                        o::resource_type.eq(&r.resource_type),
+                        o::resource_id.eq(&r.resource_id),
+                        o::case_id.eq(&r.case_id),
+                        o::org_a.eq(&r.org_a),
+                        o::org_b.eq(&r.org_b),
+                        o::occurred_at.eq(r.occurred_at),
+                        o::data.eq(&r.data),
+                    ))
+                    .execute(pg)?;
+            }
             Ok(())
         }
     }
 }
 
 /// An event as stored, before it has its number.
-#[derive(Insertable, Queryable, Selectable)]
+#[derive(Queryable, Selectable)]
 #[diesel(table_name = super::schema::event_outbox)]
 struct Stored {
     id: String,
