@@ -165,7 +165,7 @@ pub async fn dispatch(db: Db, sequencer: crate::sequencer::Sequencer, settings: 
     loop {
         tick.tick().await;
         // Deliveries are written when events are numbered: number what is waiting first.
-        if let Err(e) = sequencer.catch_up().await {
+        if let Err(e) = sequencer.catch_up_events().await {
             tracing::warn!(error = %e, "events could not be numbered before dispatch");
         }
         if let Err(e) = dispatch_once(&db, &settings, &me).await {

@@ -101,7 +101,7 @@ pub async fn list(
     query: web::Query<EventQuery>,
 ) -> ApiResult<HttpResponse> {
     auditor(&actor)?;
-    sequencer.catch_up().await?;
+    sequencer.catch_up_audit().await?;
     let q = query.into_inner();
     let (limit, after) = page(q.limit.as_deref(), q.cursor.as_deref())?;
     let mut errors = Vec::new();
@@ -137,7 +137,7 @@ pub async fn verify(
     audit_log: web::Data<AuditLog>,
 ) -> ApiResult<HttpResponse> {
     auditor(&actor)?;
-    sequencer.catch_up().await?;
+    sequencer.catch_up_audit().await?;
     let key = audit_log.key().to_vec();
     let verdict = db.read(move |c| Ok::<_, ApiError>(log::verify(c, &key)?)).await?;
     if !verdict.intact {
@@ -178,7 +178,7 @@ pub async fn access_log(
     query: web::Query<AccessLogQuery>,
 ) -> ApiResult<HttpResponse> {
     let id = id.into_inner();
-    sequencer.catch_up().await?;
+    sequencer.catch_up_audit().await?;
     let q = query.into_inner();
     let is_auditor = auditor(&actor).is_ok();
     let scope = policy::case_scope(&actor);

@@ -115,7 +115,7 @@ async fn read(actor: &Actor, db: &Db, sequencer: &Sequencer, q: FeedQuery) -> Ap
     }
     let deadline = tokio::time::Instant::now() + Duration::from_secs(wait.unsigned_abs());
     loop {
-        sequencer.catch_up().await?;
+        sequencer.catch_up_events().await?;
         let (s, t) = (scope.clone(), types.clone());
         let items = db.read(move |c| Ok::<_, ApiError>(events::list(c, &s, after, &t, limit)?)).await?;
         if !items.is_empty() || tokio::time::Instant::now() >= deadline {

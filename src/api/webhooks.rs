@@ -50,6 +50,7 @@ fn manage(actor: &Actor) -> ApiResult<()> {
 pub async fn create(
     actor: Actor,
     db: web::Data<Db>,
+    sequencer: web::Data<crate::sequencer::Sequencer>,
     settings: Option<web::Data<WebhookSettings>>,
     body: Result<Json<WebhookInput>, ApiError>,
 ) -> ApiResult<HttpResponse> {
@@ -89,6 +90,9 @@ pub async fn create(
     if !sees_org_a && org_b_types.is_empty() {
         return Err(ApiError::forbidden("Your roles see no events of your organization to deliver"));
     }
+    // Events committed before the subscription are numbered first, so it receives only later
+    // ones (PostgreSQL numbers events after their commit, §13 of DESIGN.md).
+    sequencer.catch_up_events().await?;
     let (org, who, s) = (actor.org, actor.sub(), secret.clone());
     let mut hook = db
         .write(move |c| webhooks::insert(c, org, &url, &types, sees_org_a, &org_b_types, &s, &who))
@@ -127,8 +131,15 @@ pub async fn list(actor: Actor, db: web::Data<Db>) -> ApiResult<HttpResponse> {
     security(("bearer" = []))
 )]
 #[delete("/{id}")]
-pub async fn remove(actor: Actor, db: web::Data<Db>, id: web::Path<String>) -> ApiResult<HttpResponse> {
+pub async fn remove(
+    actor: Actor,
+    db: web::Data<Db>,
+    sequencer: web::Data<crate::sequencer::Sequencer>,
+    id: web::Path<String>,
+) -> ApiResult<HttpResponse> {
     manage(&actor)?;
+    // Events committed while the webhook was active still get their deliveries.
+    sequencer.catch_up_events().await?;
     let (org, id) = (actor.org, id.into_inner());
     let found = db.write(move |c| webhooks::deactivate(c, &id, org)).await.map_err(ApiError::from)?;
     if !found {
@@ -156,7 +167,7 @@ pub async fn deliveries(
     id: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
     manage(&actor)?;
-    sequencer.catch_up().await?;
+    sequencer.catch_up_events().await?;
     let (org, id) = (actor.org, id.into_inner());
     let items = db
         .read(move |c| {

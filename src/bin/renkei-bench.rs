@@ -41,6 +41,14 @@ struct Args {
     /// A label for the run (e.g. the backend).
     #[arg(long, default_value = "run")]
     label: String,
+    /// A shell command to run once the region is seeded, before the first phase (e.g. `psql … -c
+    /// ANALYZE`: after a bulk load, PostgreSQL plans with no statistics until autovacuum gets to it).
+    #[arg(long)]
+    after_seed: Option<String>,
+    /// The open-loop mix: `all`, `reads` (cover, case read, list, search) or `writes` (the rest),
+    /// each with the weights of the full mix.
+    #[arg(long, default_value = "all", value_parser = ["all", "reads", "writes"])]
+    mix: String,
     /// Only these maximum-throughput operations (all when empty), e.g. to drive one under a profiler.
     #[arg(long, value_delimiter = ',')]
     ops: Vec<String>,
@@ -373,10 +381,18 @@ const MIX: [(&str, u32); 8] = [
     ("bed_request_answer", 7),
 ];
 
-fn pick(i: usize) -> &'static str {
-    let total: u32 = MIX.iter().map(|(_, w)| w).sum();
+const READ_OPS: [&str; 4] = ["cover", "case_read", "case_list", "patient_search"];
+
+fn pick(i: usize, mix: &str) -> &'static str {
+    let wanted = |op: &str| match mix {
+        "reads" => READ_OPS.contains(&op),
+        "writes" => !READ_OPS.contains(&op),
+        _ => true,
+    };
+    let ops: Vec<(&'static str, u32)> = MIX.iter().copied().filter(|(op, _)| wanted(op)).collect();
+    let total: u32 = ops.iter().map(|(_, w)| w).sum();
     let mut x = (i.wrapping_mul(2_654_435_761) % total as usize) as u32;
-    for (op, w) in MIX {
+    for (op, w) in ops {
         if x < w {
             return op;
         }
@@ -556,7 +572,7 @@ fn rate_phase(args: &Args, r: &Arc<Region>, rate: u32) -> (Value, Vec<Value>) {
     let per_op: Arc<Mutex<BTreeMap<&'static str, Samples>>> = Arc::new(Mutex::new(BTreeMap::new()));
     let threads: Vec<_> = (0..workers)
         .map(|w| {
-            let (r, per_op, url) = (r.clone(), per_op.clone(), args.url.clone());
+            let (r, per_op, url, mix) = (r.clone(), per_op.clone(), args.url.clone(), args.mix.clone());
             std::thread::spawn(move || {
                 let c = Client::new(&url);
                 let mut local: BTreeMap<&'static str, Samples> = BTreeMap::new();
@@ -566,7 +582,7 @@ fn rate_phase(args: &Args, r: &Arc<Region>, rate: u32) -> (Value, Vec<Value>) {
                     if let Some(wait) = due.checked_duration_since(Instant::now()) {
                         std::thread::sleep(wait);
                     }
-                    let op = pick(i);
+                    let op = pick(i, &mix);
                     let status = run(op, &r, &c, i);
                     let s = local.entry(op).or_default();
                     s.latencies_us.push(due.elapsed().as_micros() as u64);
@@ -584,9 +600,27 @@ fn rate_phase(args: &Args, r: &Arc<Region>, rate: u32) -> (Value, Vec<Value>) {
             })
         })
         .collect();
+    // The server's memory every 10 s of the phase (flat, or growing?).
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (d, pid) = (done.clone(), args.server_pid);
+    let sampler = std::thread::spawn(move || {
+        let mut samples = vec![rss_kb(pid)];
+        let mut last = Instant::now();
+        while !d.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(200));
+            if last.elapsed() >= Duration::from_secs(10) {
+                samples.push(rss_kb(pid));
+                last = Instant::now();
+            }
+        }
+        samples.push(rss_kb(pid));
+        samples
+    });
     for t in threads {
         t.join().unwrap();
     }
+    done.store(true, Ordering::SeqCst);
+    let rss_samples = sampler.join().unwrap();
     let per_op = per_op.lock().unwrap().clone();
     let mut all = Samples::default();
     let mut rows = Vec::new();
@@ -597,7 +631,13 @@ fn rate_phase(args: &Args, r: &Arc<Region>, rate: u32) -> (Value, Vec<Value>) {
             *all.statuses.entry(*k).or_default() += v;
         }
     }
-    (summary(&format!("mix@{rate}"), &all, args.duration as f64), rows)
+    let mut total = summary(
+        &format!("{}@{rate}", if args.mix == "all" { "mix" } else { args.mix.as_str() }),
+        &all,
+        args.duration as f64,
+    );
+    total["server_rss_kb_every_10s"] = json!(rss_samples);
+    (total, rows)
 }
 
 fn print_row(v: &Value) {
@@ -662,6 +702,10 @@ fn main() {
     let probe = Client::new(&args.url).call("POST", "/_probe/rows", None, Some(&json!({})));
     assert_eq!(probe.status, 201, "start the server with RENKEI_BENCH_PROBES=true");
     let region = Arc::new(seed(&args, &secret));
+    if let Some(cmd) = &args.after_seed {
+        let status = std::process::Command::new("sh").arg("-c").arg(cmd).status().expect("run --after-seed");
+        assert!(status.success(), "--after-seed failed: {status}");
+    }
     let rss_start = rss_kb(args.server_pid);
     println!("\n{} — {} patients; load average before: {}", args.label, args.patients, load_average());
     println!(

@@ -267,16 +267,26 @@ impl PendingRow {
     }
 }
 
-/// Chains up to `max` waiting rows, oldest first, inside the caller's transaction; returns how
+/// The newest waiting row, if any (what a reader must see chained before it reads).
+pub fn last_pending(conn: &mut DbConn) -> DbResult<Option<i64>> {
+    Ok(ap::audit_pending.select(ap::pending_id).order(ap::pending_id.desc()).first(conn).optional()?)
+}
+
+/// Chains up to `max` waiting rows numbered at most `upto`, oldest first, inside the caller's transaction; returns how
 /// many. The head lock is taken before the rows are read: a sequencer that waited for another
 /// one reads only what that one left (each statement sees what committed before it).
-pub fn chain_pending(conn: &mut DbConn, key: &[u8], max: i64) -> DbResult<usize> {
-    if ap::audit_pending.select(ap::pending_id).first::<i64>(conn).optional()?.is_none() {
+pub fn chain_pending(conn: &mut DbConn, key: &[u8], max: i64, upto: i64) -> DbResult<usize> {
+    let waiting = ap::audit_pending.select(ap::pending_id).filter(ap::pending_id.le(upto)).order(ap::pending_id.asc());
+    if waiting.first::<i64>(conn).optional()?.is_none() {
         return Ok(0);
     }
     diesel::update(head::audit_chain.find(1)).set(head::last_seq.eq(head::last_seq)).execute(conn)?;
-    let rows: Vec<PendingRow> =
-        ap::audit_pending.select(PendingRow::as_select()).order(ap::pending_id.asc()).limit(max).load(conn)?;
+    let rows: Vec<PendingRow> = ap::audit_pending
+        .select(PendingRow::as_select())
+        .filter(ap::pending_id.le(upto))
+        .order(ap::pending_id.asc())
+        .limit(max)
+        .load(conn)?;
     if rows.is_empty() {
         return Ok(0);
     }
