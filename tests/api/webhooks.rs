@@ -268,3 +268,22 @@ fn a_webhook_sees_what_its_subscriber_sees_and_others_cannot_touch_it() {
     app.post(&format!("/api/v1/webhooks/{id}/deliveries/x/redeliver"), &other, &json!({}))
         .assert_problem(404, "not_found");
 }
+
+#[test]
+fn a_subscription_that_cannot_be_read_stops_nobody_elses_events() {
+    let app = spawn_with(TestDb::create(), fast);
+    let w = app.world();
+    let rx = receiver(Duration::ZERO, |_| 200);
+    let broken = subscribe(&app, &w.base, &rx.url);
+    let id = broken["id"].as_str().unwrap();
+    app.db.raw(&format!("UPDATE webhooks SET types = 'not a list' WHERE id = '{id}'")).unwrap();
+    // The change commits and its event is numbered; the unreadable subscription gets no delivery.
+    let patient = app.register_patient(&w.coordinator, "壊れ 花子", "コワレ ハナコ");
+    let case = app.open_case(&w.coordinator, &patient, &w.base);
+    let feed = app.get("/api/v1/events?after=0&types=case.created", &w.coordinator);
+    feed.assert(200);
+    let created: Vec<&str> =
+        feed.body["items"].as_array().unwrap().iter().map(|e| e["resource_id"].as_str().unwrap()).collect();
+    assert!(created.contains(&case.as_str()), "{created:?}");
+    assert_eq!(app.db.count("webhook_deliveries"), 0);
+}
