@@ -14,7 +14,7 @@ use super::access::{read_case, refuse_case};
 use super::care_team::PractitionerSummary;
 use crate::audit::Audit;
 use crate::auth::Actor;
-use crate::db::{care_team, organizations, patients, practitioners, schedule, Db, DbConn};
+use crate::db::{cover as facts, patients, Db, DbConn};
 use crate::domain::case::Case;
 use crate::domain::cover::{Facts, Step, Via};
 use crate::domain::ids::{CaseId, OrganizationId, PractitionerId};
@@ -46,27 +46,18 @@ pub struct CoverView {
     pub chain: Vec<Step>,
 }
 
-/// Loads the facts overlapping `[from, to)` and the people they name: six queries at most.
+/// Loads the facts overlapping `[from, to)` and the people they name: four statements, each
+/// of a fixed shape, whatever the size of the team, the roster or the region.
 fn load(
     c: &mut DbConn,
     case: &Case,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 ) -> ApiResult<(Facts, HashMap<PractitionerId, Contact>)> {
-    let members = care_team::physicians_between(c, case.id, from, to)?;
-    let shifts = schedule::shifts_between(c, case.managing_organization_id, from, to)?;
-    let mut who: Vec<PractitionerId> =
-        members.iter().map(|m| m.practitioner_id).chain(shifts.iter().map(|s| s.practitioner_id)).collect();
-    who.sort();
-    who.dedup();
-    let absences = schedule::absences_between(c, &who, from, to)?;
-    let people = practitioners::get_many(c, &who)?;
-    let org_ids: Vec<OrganizationId> = people.iter().map(|p| p.organization_id).collect();
-    let orgs: HashMap<OrganizationId, Organization> =
-        organizations::get_many(c, &org_ids)?.into_iter().map(|o| (o.id, o)).collect();
-    let inactive: HashSet<PractitionerId> = people.iter().filter(|p| !p.active).map(|p| p.id).collect();
-    let contacts = people.iter().map(|p: &Practitioner| (p.id, contact(p, orgs.get(&p.organization_id)))).collect();
-    Ok((Facts { members, shifts, absences, inactive }, contacts))
+    let f = facts::load(c, case.id, case.managing_organization_id, from, to)?;
+    let inactive: HashSet<PractitionerId> = f.people.iter().filter(|(p, _)| !p.active).map(|(p, _)| p.id).collect();
+    let contacts = f.people.iter().map(|(p, org)| (p.id, contact(p, Some(org)))).collect();
+    Ok((Facts { members: f.members, shifts: f.shifts, absences: f.absences, inactive }, contacts))
 }
 
 fn contact(p: &Practitioner, org: Option<&Organization>) -> Contact {

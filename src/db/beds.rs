@@ -114,15 +114,24 @@ pub fn free_beds(
     to: DateTime<Utc>,
     hospital: Option<OrganizationId>,
 ) -> DbResult<Vec<Bed>> {
+    // Two sets, not one `OR`: live allocations overlapping the period (through the partial index
+    // on the live allocations' ends), and those of admitted patients, whose stay may run past
+    // its planned end (through the requests' status).
+    let overlapping = a::bed_allocations
+        .filter(a::released_at.is_null())
+        .filter(a::ends_at.gt(to_db(from)))
+        .filter(a::starts_at.lt(to_db(to)))
+        .select(a::bed_id);
     let admitted = r::bed_requests.filter(r::status.eq(to_code(&RequestStatus::Admitted)?)).select(r::id);
-    let busy = a::bed_allocations
+    let staying = a::bed_allocations
+        .filter(a::request_id.eq_any(admitted))
         .filter(a::released_at.is_null())
         .filter(a::starts_at.lt(to_db(to)))
-        .filter(a::ends_at.gt(to_db(from)).or(a::request_id.eq_any(admitted)))
         .select(a::bed_id);
     let mut q = b::beds
         .filter(b::status.eq(to_code(&BedStatus::Open)?))
-        .filter(b::id.ne_all(busy))
+        .filter(b::id.ne_all(overlapping))
+        .filter(b::id.ne_all(staying))
         .select(BedRow::as_select())
         .into_boxed();
     if let Some(h) = hospital {

@@ -9,13 +9,13 @@ use crate::domain::care_team::{Member, TeamRole};
 use crate::domain::ids::{CaseId, MemberId, PractitionerId};
 use crate::domain::time::to_db;
 
-type Row = (String, String, String, String, chrono::NaiveDateTime, Option<chrono::NaiveDateTime>);
+pub(super) type Row = (String, String, String, String, chrono::NaiveDateTime, Option<chrono::NaiveDateTime>);
 
-fn columns() -> (m::id, m::case_id, m::practitioner_id, m::role, m::starts_at, m::ends_at) {
+pub(super) fn columns() -> (m::id, m::case_id, m::practitioner_id, m::role, m::starts_at, m::ends_at) {
     (m::id, m::case_id, m::practitioner_id, m::role, m::starts_at, m::ends_at)
 }
 
-fn member(r: Row) -> DbResult<Member> {
+pub(super) fn member(r: Row) -> DbResult<Member> {
     Ok(Member {
         id: id("id", &r.0)?,
         case_id: id("case_id", &r.1)?,
@@ -108,10 +108,11 @@ pub fn physicians_between(
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 ) -> DbResult<Vec<Member>> {
-    let roles = [to_code(&TeamRole::PrimaryPhysician)?, to_code(&TeamRole::SecondaryPhysician)?];
+    // Two equalities, not `IN (…)`: a fixed statement that stays prepared.
+    let (primary, secondary) = (to_code(&TeamRole::PrimaryPhysician)?, to_code(&TeamRole::SecondaryPhysician)?);
     let rows = m::care_team_members
         .filter(m::case_id.eq(case.to_string()))
-        .filter(m::role.eq_any(roles))
+        .filter(m::role.eq(primary).or(m::role.eq(secondary)))
         .filter(m::starts_at.lt(to_db(to)))
         .filter(m::ends_at.is_null().or(m::ends_at.gt(to_db(from))))
         .select(columns())

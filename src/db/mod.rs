@@ -7,6 +7,7 @@ pub mod beds;
 pub mod care_team;
 pub mod cases;
 pub mod clients;
+pub mod cover;
 pub mod events;
 pub mod idempotency;
 pub mod organizations;

@@ -11,7 +11,7 @@ use crate::http::pagination::{Page, PageRequest};
 
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = super::schema::organizations)]
-struct Row {
+pub(super) struct Row {
     id: String,
     kind: String,
     name: String,
@@ -197,14 +197,4 @@ pub fn list(conn: &mut DbConn, filter: &Filter, page: &PageRequest) -> DbResult<
     let rows: Vec<Row> = q.order(o::id.asc()).limit(page.fetch_limit()).load(conn)?;
     let items = rows.into_iter().map(Organization::try_from).collect::<DbResult<Vec<_>>>()?;
     Ok(page.finish(items, |org| org.id.to_string()))
-}
-
-/// Several organizations by id, in one query (unknown ids are left out).
-pub fn get_many(conn: &mut DbConn, ids: &[OrganizationId]) -> DbResult<Vec<Organization>> {
-    if ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    let ids: Vec<String> = ids.iter().map(ToString::to_string).collect();
-    let rows: Vec<Row> = o::organizations.filter(o::id.eq_any(ids)).select(Row::as_select()).load(conn)?;
-    rows.into_iter().map(Organization::try_from).collect()
 }

@@ -11,7 +11,7 @@ use crate::http::pagination::{Page, PageRequest};
 
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = super::schema::practitioners)]
-struct Row {
+pub(super) struct Row {
     id: String,
     organization_id: String,
     name: String,

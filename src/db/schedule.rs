@@ -11,10 +11,12 @@ use crate::domain::schedule::{Absence, NewAbsence, NewShift, Shift};
 use crate::domain::time::to_db;
 use crate::http::pagination::{Page, PageRequest};
 
-type AbsenceRow = (String, String, chrono::NaiveDateTime, chrono::NaiveDateTime, Option<String>, chrono::NaiveDateTime);
-type ShiftRow = (String, String, String, chrono::NaiveDateTime, chrono::NaiveDateTime, chrono::NaiveDateTime);
+pub(super) type AbsenceRow =
+    (String, String, chrono::NaiveDateTime, chrono::NaiveDateTime, Option<String>, chrono::NaiveDateTime);
+pub(super) type ShiftRow =
+    (String, String, String, chrono::NaiveDateTime, chrono::NaiveDateTime, chrono::NaiveDateTime);
 
-fn absence(r: AbsenceRow) -> DbResult<Absence> {
+pub(super) fn absence(r: AbsenceRow) -> DbResult<Absence> {
     Ok(Absence {
         id: id("id", &r.0)?,
         practitioner_id: id("practitioner_id", &r.1)?,
@@ -25,7 +27,7 @@ fn absence(r: AbsenceRow) -> DbResult<Absence> {
     })
 }
 
-fn shift(r: ShiftRow) -> DbResult<Shift> {
+pub(super) fn shift(r: ShiftRow) -> DbResult<Shift> {
     Ok(Shift {
         id: id("id", &r.0)?,
         organization_id: id("organization_id", &r.1)?,
@@ -36,10 +38,16 @@ fn shift(r: ShiftRow) -> DbResult<Shift> {
     })
 }
 
-const ABSENCE_COLUMNS: (a::id, a::practitioner_id, a::starts_at, a::ends_at, a::reason, a::created_at) =
+pub(super) const ABSENCE_COLUMNS: (a::id, a::practitioner_id, a::starts_at, a::ends_at, a::reason, a::created_at) =
     (a::id, a::practitioner_id, a::starts_at, a::ends_at, a::reason, a::created_at);
-const SHIFT_COLUMNS: (s::id, s::organization_id, s::practitioner_id, s::starts_at, s::ends_at, s::created_at) =
-    (s::id, s::organization_id, s::practitioner_id, s::starts_at, s::ends_at, s::created_at);
+pub(super) const SHIFT_COLUMNS: (
+    s::id,
+    s::organization_id,
+    s::practitioner_id,
+    s::starts_at,
+    s::ends_at,
+    s::created_at,
+) = (s::id, s::organization_id, s::practitioner_id, s::starts_at, s::ends_at, s::created_at);
 
 pub fn insert_absence(conn: &mut DbConn, practitioner: PractitionerId, new: &NewAbsence) -> DbResult<Absence> {
     let new_id = AbsenceId::new();
@@ -106,27 +114,6 @@ pub fn list_absences(
     let rows = q.order(a::id.asc()).limit(page.fetch_limit()).load(conn)?;
     let items = rows.into_iter().map(absence).collect::<DbResult<Vec<_>>>()?;
     Ok(page.finish(items, |x| x.id.to_string()))
-}
-
-/// Live absences of any of `who` overlapping `[from, to)` (one query, for cover resolution).
-pub fn absences_between(
-    conn: &mut DbConn,
-    who: &[PractitionerId],
-    from: DateTime<Utc>,
-    to: DateTime<Utc>,
-) -> DbResult<Vec<Absence>> {
-    if who.is_empty() {
-        return Ok(Vec::new());
-    }
-    let ids: Vec<String> = who.iter().map(ToString::to_string).collect();
-    let rows = a::absences
-        .filter(a::practitioner_id.eq_any(ids))
-        .filter(a::cancelled_at.is_null())
-        .filter(a::starts_at.lt(to_db(to)))
-        .filter(a::ends_at.gt(to_db(from)))
-        .select(ABSENCE_COLUMNS)
-        .load(conn)?;
-    rows.into_iter().map(absence).collect()
 }
 
 pub fn insert_shift(conn: &mut DbConn, org: OrganizationId, new: &NewShift) -> DbResult<Shift> {

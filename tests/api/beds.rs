@@ -286,12 +286,19 @@ fn admission_holds_the_case_and_discharge_resumes_or_closes_it() {
     app.post(&p("admit"), &x.doctor, &json!({})).assert_problem(403, "forbidden");
     app.post(&p("admit"), &x.manager, &json!({})).assert(200);
     assert_eq!(case_status(), "on_hold");
+    // An admitted patient keeps the bed past the planned end, until discharge.
+    let after_plan = |q: &str| {
+        let (from, to) = (iso(hour() + Duration::days(6)), iso(hour() + Duration::days(7)));
+        app.get(&format!("/api/v1/bed-availability?{q}&from={from}&to={to}"), &x.doctor).body["items"].clone()
+    };
+    assert_eq!(after_plan("kind=emergency"), json!([]));
     app.post(&p("cancel"), &x.doctor, &json!({})).assert_problem(409, "invalid_transition");
     app.post(&p("discharge"), &x.manager, &json!({"disposition": "vanished"})).assert_problem(400, "validation_failed");
     let d = app.post(&p("discharge"), &x.manager, &json!({"disposition": "home"}));
     d.assert(200);
     assert!(d.body["allocation"]["released_at"].is_string());
     assert_eq!(case_status(), "active");
+    assert_eq!(after_plan("kind=emergency"), json!([{"hospital_id": x.hospital, "free_beds": 1}]));
     // The bed is free again; a second stay ends in death and closes the case.
     let id2 = request(&app, &x, &x.doctor, "emergency", &[]).id();
     accept(&app, &x, &id2, &b, Utc::now(), Utc::now() + Duration::days(5)).assert(200);

@@ -85,6 +85,45 @@ fn cover_walks_primary_secondary_on_call_and_names_each_skip() {
 }
 
 #[test]
+fn an_absent_on_call_physician_is_skipped_even_when_also_on_the_team() {
+    let app = spawn_app();
+    let w = scenario(&app);
+    let clinic_coordinator = app.coordinator_of(&w.clinic);
+    // doctors[2] (only on the roster) is away for part of their shift.
+    app.post(
+        &format!("/api/v1/practitioners/{}/absences", w.doctors[2]),
+        &clinic_coordinator,
+        &json!({"starts_at": tomorrow(7.0), "ends_at": tomorrow(7.5)}),
+    )
+    .assert(201);
+    let c = cover(&app, &w, &tomorrow(7.2));
+    assert_eq!(c["resolved"], false);
+    assert_eq!(c["chain"][2], json!({"practitioner_id": w.doctors[2], "role": "on_call", "skipped": "absent"}));
+    assert_eq!(cover(&app, &w, &tomorrow(7.5))["via"], "on_call");
+
+    // The secondary (away 06:00–09:00) is also on call 08:00–09:00: away in both places, and
+    // named once in each step.
+    app.post(
+        &format!("/api/v1/organizations/{}/on-call-shifts", w.base),
+        &w.coordinator,
+        &json!({"practitioner_id": w.doctors[1], "starts_at": tomorrow(8.0), "ends_at": tomorrow(9.0)}),
+    )
+    .assert(201);
+    let c = cover(&app, &w, &tomorrow(8.5));
+    assert_eq!(c["resolved"], false);
+    assert_eq!(
+        c["chain"],
+        json!([
+            {"practitioner_id": w.doctors[0], "role": "primary", "skipped": "absent"},
+            {"practitioner_id": w.doctors[1], "role": "secondary", "skipped": "absent"},
+            {"practitioner_id": w.doctors[1], "role": "on_call", "skipped": "absent"},
+        ])
+    );
+    let c = cover(&app, &w, &tomorrow(9.0));
+    assert_eq!((c["via"].as_str(), c["practitioner"]["id"].as_str()), (Some("secondary"), Some(w.doctors[1].as_str())));
+}
+
+#[test]
 fn cover_accepts_any_offset_and_switches_exactly_at_a_handover() {
     let app = spawn_app();
     let w = app.world();

@@ -1,0 +1,9 @@
+DROP INDEX webhook_deliveries_event;
+DROP INDEX absences_practitioner_end;
+DROP INDEX on_call_shifts_organization_end;
+DROP INDEX patients_municipality;
+DROP INDEX backup_registrations_patient;
+DROP INDEX bed_allocations_live_end;
+DROP INDEX bed_allocations_patient;
+DROP INDEX bed_requests_requested_by;
+DROP INDEX screening_sheets_supersedes;
