@@ -256,12 +256,39 @@ fn seed(args: &Args, secret: &[u8]) -> Region {
         doctors.len(),
         started.elapsed()
     );
-    // On-call rosters: a physician on duty around the clock at every base for the next week.
+    // Absences, recorded by the physicians themselves: two past ones each (the history a cover
+    // lookup must not wade through), and one in ten away now, so that cover walks on to the
+    // secondary physician.
+    let (cc, docs, sec) = (c.clone(), doctors.clone(), secret.to_vec());
+    let absences = parallel(n_doctors * 3, 8, move |k| {
+        let (i, nth) = (k / 3, k % 3);
+        if nth == 2 && i % 10 != 0 {
+            return 0;
+        }
+        let (d, clinic) = &docs[i];
+        let own = token(&sec, d, clinic, &["physician"]);
+        let from = chrono::Utc::now()
+            + match nth {
+                0 => -chrono::Duration::days(60 + (i % 20) as i64),
+                1 => -chrono::Duration::days(30 + (i % 20) as i64),
+                _ => -chrono::Duration::hours(1),
+            };
+        cc.must(
+            "POST",
+            &format!("/api/v1/practitioners/{d}/absences"),
+            &own,
+            &json!({"starts_at": from.to_rfc3339(), "ends_at": (from + chrono::Duration::days(2)).to_rfc3339()}),
+        );
+        1
+    });
+    eprintln!("seed: {} absences ({:.0?})", absences.iter().sum::<usize>(), started.elapsed());
+    // On-call rosters: a physician on duty around the clock at every base, for the past month
+    // (history) and the next week.
     for (i, base) in bases.iter().enumerate() {
         let coord = token(secret, &uuid::Uuid::now_v7().to_string(), base, &["coordinator"]);
-        for day in 0..7 {
-            let (d, _) = &doctors[(i * 7 + day) % doctors.len()];
-            let from = chrono::Utc::now() - chrono::Duration::hours(1) + chrono::Duration::days(day as i64);
+        for (k, day) in (-30..7_i64).enumerate() {
+            let (d, _) = &doctors[(i * 37 + k) % doctors.len()];
+            let from = chrono::Utc::now() - chrono::Duration::hours(1) + chrono::Duration::days(day);
             c.must("POST", &format!("/api/v1/organizations/{base}/on-call-shifts"), &coord,
                 &json!({"practitioner_id": d, "starts_at": from.to_rfc3339(), "ends_at": (from + chrono::Duration::days(1)).to_rfc3339()}));
         }
@@ -382,14 +409,20 @@ const MIX: [(&str, u32); 8] = [
 ];
 
 const READ_OPS: [&str; 4] = ["cover", "case_read", "case_list", "patient_search"];
+/// The changes reported as a share of the probe insert.
+const WRITE_RATIO_OPS: [&str; 4] = ["case_create", "screening_post", "bed_request_create", "bed_request_answer"];
 
-fn pick(i: usize, mix: &str) -> &'static str {
-    let wanted = |op: &str| match mix {
+/// Whether the open-loop mix `mix` (`all`, `reads`, `writes`) sends `op`.
+fn in_mix(op: &str, mix: &str) -> bool {
+    match mix {
         "reads" => READ_OPS.contains(&op),
         "writes" => !READ_OPS.contains(&op),
         _ => true,
-    };
-    let ops: Vec<(&'static str, u32)> = MIX.iter().copied().filter(|(op, _)| wanted(op)).collect();
+    }
+}
+
+fn pick(i: usize, mix: &str) -> &'static str {
+    let ops: Vec<(&'static str, u32)> = MIX.iter().copied().filter(|(op, _)| in_mix(op, mix)).collect();
     let total: u32 = ops.iter().map(|(_, w)| w).sum();
     let mut x = (i.wrapping_mul(2_654_435_761) % total as usize) as u32;
     for (op, w) in ops {
@@ -531,6 +564,23 @@ fn load_average() -> String {
 }
 
 /// Closed loop: `connections` users each sending `op` back to back for `secs`.
+/// Before an open-loop phase: enough pending bed requests (created untimed) for every answer the
+/// phase will send, so that no answer finds nothing to answer when it is due before a create.
+fn top_up_pending(args: &Args, r: &Arc<Region>, rate: u32) {
+    let ops: Vec<(&str, u32)> = MIX.iter().copied().filter(|(op, _)| in_mix(op, &args.mix)).collect();
+    let weight = ops.iter().find(|(op, _)| *op == "bed_request_answer").map_or(0, |(_, w)| *w);
+    let total: u32 = ops.iter().map(|(_, w)| *w).sum();
+    let needed = (u64::from(rate) * args.duration * u64::from(weight) / u64::from(total.max(1))) as usize + 16;
+    let have = r.pending.lock().unwrap().len();
+    if have >= needed {
+        return;
+    }
+    let c = Client::new(&args.url);
+    for i in 0..needed - have {
+        run("bed_request_create", r, &c, 7_000_000 + i);
+    }
+}
+
 fn max_phase(args: &Args, r: &Arc<Region>, op: &'static str) -> Value {
     let deadline = Instant::now() + Duration::from_secs(args.duration);
     let results = Arc::new(Mutex::new(Samples::default()));
@@ -718,14 +768,19 @@ fn main() {
         print_row(&row);
         max_rows.push(row);
     }
-    let tput = |op: &str| max_rows.iter().find(|r| r["op"] == op).and_then(|r| r["throughput"].as_f64()).unwrap_or(0.0);
-    let (read_ceiling, write_ceiling) = (tput("probe_read"), tput("probe_insert"));
-    println!("\nratios to the probes measured in this run:");
-    for op in ["cover", "case_read", "case_list", "patient_search"] {
-        println!("  {op:<20} {:.0} % of the probe read", 100.0 * tput(op) / read_ceiling.max(1.0));
-    }
-    for op in ["case_create", "screening_post", "bed_request_create"] {
-        println!("  {op:<20} {:.0} % of the probe insert", 100.0 * tput(op) / write_ceiling.max(1.0));
+    let tput = |op: &str| max_rows.iter().find(|r| r["op"] == op).and_then(|r| r["throughput"].as_f64());
+    println!("\nratios to the probes measured in this run (only operations measured with their probe):");
+    let pairs = [
+        ("probe_read", "probe read", READ_OPS.as_slice()),
+        ("probe_insert", "probe insert", WRITE_RATIO_OPS.as_slice()),
+    ];
+    for (probe, name, ops) in pairs {
+        let Some(ceiling) = tput(probe).filter(|c| *c > 0.0) else { continue };
+        for op in ops {
+            if let Some(t) = tput(op) {
+                println!("  {op:<20} {:.0} % of the {name}", 100.0 * t / ceiling);
+            }
+        }
     }
     let mut rate_rows = Vec::new();
     let mut points = Vec::new();
@@ -734,6 +789,7 @@ fn main() {
         "mix (open loop)", "requests", "req/s", "p50 ms", "p95 ms", "p99 ms", "max ms", "errors"
     );
     for rate in &args.rates {
+        top_up_pending(&args, &region, *rate);
         let (all, rows) = rate_phase(&args, &region, *rate);
         print_row(&all);
         for r in &rows {
