@@ -40,7 +40,7 @@ impl AuditLog {
         let writer_key = key.clone();
         std::thread::Builder::new()
             .name("renkei-audit".into())
-            .spawn(move || writer(&db, writer_key.expose(), &rx))
+            .spawn(move || writer(&db, &writer_key, &rx))
             .map(|_| ())
             .unwrap_or_else(|e| tracing::error!(error = %e, "cannot start the audit writer"));
         AuditLog { tx, key }
@@ -81,7 +81,7 @@ impl AuditLog {
 /// would otherwise split into a tiny batch and a large one, commit after commit.
 const LINGER: Duration = Duration::from_micros(700);
 
-fn writer(db: &Db, key: &[u8], rx: &mpsc::Receiver<Job>) {
+fn writer(db: &Db, key: &std::sync::Arc<Secret>, rx: &mpsc::Receiver<Job>) {
     let mut last_batch = 0usize;
     while let Ok(first) = rx.recv() {
         let mut jobs = vec![first];
@@ -98,8 +98,11 @@ fn writer(db: &Db, key: &[u8], rx: &mpsc::Receiver<Job>) {
         }
         last_batch = rows;
         tracing::debug!(rows, jobs = jobs.len(), "audit batch");
-        let all: Vec<&Entry> = jobs.iter().flat_map(|j| j.entries.iter()).collect();
-        let result = db.audit_blocking(|c| db::audit::append(c, key, &all)).map_err(|e: db::DbError| e.to_string());
+        let all: Vec<Entry> = jobs.iter_mut().flat_map(|j| std::mem::take(&mut j.entries)).collect();
+        let key = key.clone();
+        let result = db
+            .audit_blocking(move |c| db::audit::append(c, key.expose(), &all.iter().collect::<Vec<_>>()))
+            .map_err(|e: db::DbError| e.to_string());
         for job in jobs {
             let _ = job.done.send(result.clone());
         }

@@ -18,6 +18,7 @@ pub mod schedule;
 pub mod schema;
 pub mod screenings;
 pub mod webhooks;
+mod writer;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -39,7 +40,7 @@ pub const PG_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/post
 pub const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
 
 /// Errors of the storage layer, classified so the API can answer honestly.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum DbError {
     #[error("not found")]
     NotFound,
@@ -191,6 +192,8 @@ pub struct Db {
     /// The audit writer's own connection on PostgreSQL, so that a busy pool never delays the
     /// rows every read waits for. SQLite: the single writer.
     audit: DbPool,
+    /// SQLite: the group commit every change goes through (`write`). PostgreSQL: none.
+    writer: Option<writer::Writer>,
     backend: &'static str,
 }
 
@@ -212,7 +215,7 @@ impl Db {
                 let pool = build(settings.pool_size, String::new())
                     .map_err(|e| format!("cannot connect to PostgreSQL: {e}"))?;
                 let audit = build(1, String::new()).map_err(|e| format!("cannot connect to PostgreSQL: {e}"))?;
-                Ok(Db { read: pool.clone(), write: pool, audit, backend: "postgres" })
+                Ok(Db { read: pool.clone(), write: pool, audit, writer: None, backend: "postgres" })
             }
             Backend::Sqlite(path) => {
                 if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -233,7 +236,8 @@ impl Db {
                 let write = build(1, common.clone()).map_err(|e| format!("cannot open SQLite database: {e}"))?;
                 let read = build(settings.pool_size, format!("{common} PRAGMA query_only = ON;"))
                     .map_err(|e| format!("cannot open SQLite database: {e}"))?;
-                Ok(Db { read, audit: write.clone(), write, backend: "sqlite" })
+                let writer = writer::Writer::start(write.clone(), settings.pool_timeout)?;
+                Ok(Db { read, audit: write.clone(), write, writer: Some(writer), backend: "sqlite" })
             }
         }
     }
@@ -290,14 +294,18 @@ impl Db {
         .await
     }
 
-    /// Runs `f` inside one write transaction (SQLite: `BEGIN IMMEDIATE` on the writer) on the
-    /// blocking thread pool. The transaction commits only if `f` returns `Ok`.
+    /// Runs `f` as one atomic change, answered once it is durable; its work stays only if `f`
+    /// returns `Ok`. SQLite: in a savepoint of the writer's group commit (`writer.rs`).
+    /// PostgreSQL: in its own transaction on the blocking thread pool.
     pub async fn write<T, E, F>(&self, f: F) -> Result<T, E>
     where
         T: Send + 'static,
         E: From<DbError> + Send + 'static,
         F: FnOnce(&mut DbConn) -> Result<T, E> + Send + 'static,
     {
+        if let Some(writer) = &self.writer {
+            return writer.write(f).await;
+        }
         let pool = self.write.clone();
         run_blocking(move || {
             let mut conn = checkout(&pool)?;
@@ -306,12 +314,17 @@ impl Db {
         .await
     }
 
-    /// A write transaction on the audit writer's connection (a blocking call, for its thread).
+    /// A write transaction for the access log's writer (a blocking call, for its thread): on
+    /// SQLite one more change of the group commit, on PostgreSQL its own connection.
     pub fn audit_blocking<T, E, F>(&self, f: F) -> Result<T, E>
     where
-        E: From<DbError>,
-        F: FnOnce(&mut DbConn) -> Result<T, E>,
+        T: Send + 'static,
+        E: From<DbError> + Send + 'static,
+        F: FnOnce(&mut DbConn) -> Result<T, E> + Send + 'static,
     {
+        if let Some(writer) = &self.writer {
+            return writer.write_blocking(f);
+        }
         let mut conn = checkout(&self.audit)?;
         write_transaction(&mut conn, f)
     }

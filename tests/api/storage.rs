@@ -84,3 +84,74 @@ fn a_locked_sqlite_database_answers_503_with_retry_after_and_recovers() {
     )
     .assert(201);
 }
+
+/// Changes that commit together (SQLite's group commit) stay independent: 200 changes at once,
+/// one in three failing after it wrote, one panicking; every change answered `Ok` is stored,
+/// nothing of a change answered `Err` is, and the writer keeps working afterwards.
+#[test]
+fn changes_sharing_a_commit_keep_or_lose_only_their_own_work() {
+    use diesel::prelude::*;
+    use renkei::db::schema::bench_probe::dsl as b;
+    use renkei::db::DbError;
+
+    let test_db = TestDb::create();
+    let settings = DbSettings {
+        backend: test_db.backend(),
+        pool_size: 4,
+        pool_timeout: Duration::from_secs(10),
+        sqlite_busy_timeout: Duration::from_secs(5),
+        sqlite_synchronous: "FULL".into(),
+    };
+    let db = Db::connect(&settings).expect("connect");
+    db.migrate().expect("migrate");
+    let insert = |c: &mut renkei::db::DbConn, id: String| -> Result<(), DbError> {
+        diesel::insert_into(b::bench_probe)
+            .values((b::id.eq(id), b::payload.eq("x"), b::created_at.eq(chrono::Utc::now().naive_utc())))
+            .execute(c)
+            .map(|_| ())
+            .map_err(DbError::from)
+    };
+    let answers: Vec<(usize, Result<(), DbError>)> = actix_web::rt::System::new().block_on(async {
+        let handles: Vec<_> = (0..200)
+            .map(|i| {
+                let db = db.clone();
+                actix_web::rt::spawn(async move {
+                    let r = db
+                        .write(move |c| {
+                            insert(c, format!("change-{i}"))?;
+                            if i == 77 {
+                                panic!("a change that panics after writing");
+                            }
+                            if i % 3 == 0 {
+                                return Err(DbError::Rule("rule: refused after writing".into()));
+                            }
+                            Ok(())
+                        })
+                        .await;
+                    (i, r)
+                })
+            })
+            .collect();
+        let mut out = Vec::new();
+        for h in handles {
+            out.push(h.await.expect("task"));
+        }
+        out
+    });
+    let stored: Vec<String> = actix_web::rt::System::new()
+        .block_on(db.read(|c| b::bench_probe.select(b::id).load::<String>(c).map_err(DbError::from)))
+        .expect("read");
+    let ok: Vec<String> = answers.iter().filter(|(_, r)| r.is_ok()).map(|(i, _)| format!("change-{i}")).collect();
+    let mut stored_sorted = stored.clone();
+    stored_sorted.sort();
+    let mut ok_sorted = ok.clone();
+    ok_sorted.sort();
+    assert_eq!(stored_sorted, ok_sorted, "exactly the changes answered Ok are stored");
+    assert!(answers.iter().all(|(i, r)| i % 3 != 0 || r.is_err()), "failures are answered as failures");
+    assert!(answers.iter().any(|(i, r)| *i == 77 && r.is_err()));
+    // Most changes that did not fail on their own were stored (only the panicking one's batch was lost).
+    assert!(ok.len() >= 200 * 2 / 3 - 64, "{} stored", ok.len());
+    // And the writer still works.
+    let after = actix_web::rt::System::new().block_on(db.write(move |c| insert(c, "after".into())));
+    assert!(after.is_ok(), "{after:?}");
+}
