@@ -359,8 +359,14 @@ fn build(c: &mut DbConn, p: Parsed, template: &Template, complete: bool) -> ApiR
         errors.push(FieldError::new("base_organization_id", "unknown_reference", "names no organization"));
     }
     if let PatientChoice::Record(id) = p.patient {
-        if matches!(patients::get(c, id), Err(DbError::NotFound)) {
-            errors.push(FieldError::new("patient_id", "unknown_reference", "names no patient"));
+        // Only "no such patient" is the client's error; any other failure ends the change (a
+        // failed statement may have rolled the transaction back).
+        match patients::get(c, id) {
+            Ok(_) => {}
+            Err(DbError::NotFound) => {
+                errors.push(FieldError::new("patient_id", "unknown_reference", "names no patient"));
+            }
+            Err(e) => return Err(e.into()),
         }
     }
     let (answers, emergency) = template.check_answers(p.answers, p.emergency_admission, &mut errors);

@@ -65,9 +65,14 @@ where
                     Err(e) => Err(E::from(e.clone())),
                 });
             }),
-            // Its own failure is its answer, whatever becomes of the batch.
-            Err(e) => Box::new(move |_| {
-                let _ = done.send(Err(e));
+            // Its own failure is its answer only if the batch commits: it may have failed because
+            // of an earlier change of the batch (a bed it took, a version it bumped), and if that
+            // change is rolled back, the failure describes a state that never was. Retryable then.
+            Err(e) => Box::new(move |outcome| {
+                let _ = done.send(match outcome {
+                    Ok(()) => Err(e),
+                    Err(batch) => Err(E::from(batch.clone())),
+                });
             }),
         };
         Ran { answer, healthy }
@@ -126,7 +131,11 @@ impl Writer {
                             Err(_) => break,
                         }
                     }
-                    commit_batch(&pool, batch, max_wait);
+                    // The thread outlives any failure: a panic here answers the batch (its
+                    // senders are dropped) and the next batch starts afresh.
+                    if catch_unwind(AssertUnwindSafe(|| commit_batch(&pool, batch, max_wait))).is_err() {
+                        tracing::error!("the SQLite writer recovered from a panic; its batch was not committed");
+                    }
                 }
             })
             .map_err(|e| format!("cannot start the SQLite writer: {e}"))?;
@@ -190,6 +199,23 @@ fn unanswered<E: From<DbError>>() -> E {
     E::from(DbError::Other("the change failed".into()))
 }
 
+/// After a panic inside a change: rolls back to the batch's own level (depth 1). Whether the
+/// connection is still fit for the batch.
+fn back_to_batch(conn: &mut DbConn) -> bool {
+    loop {
+        match Tm::transaction_manager_status_mut(conn).transaction_depth() {
+            Ok(Some(depth)) if depth.get() > 1 => {
+                if let Err(e) = Tm::rollback_transaction(conn) {
+                    tracing::error!(error = %e, "rollback after a panic failed");
+                    return false;
+                }
+            }
+            Ok(Some(_)) => return true,
+            _ => return false,
+        }
+    }
+}
+
 /// Runs one batch: `BEGIN IMMEDIATE`, each change in its savepoint, one `COMMIT`, then the answers.
 fn commit_batch(pool: &DbPool, batch: Vec<Box<dyn Work>>, max_wait: Duration) {
     let (batch, late): (Vec<_>, Vec<_>) = batch.into_iter().partition(|w| w.queued_at().elapsed() <= max_wait);
@@ -228,22 +254,29 @@ fn commit_batch(pool: &DbPool, batch: Vec<Box<dyn Work>>, max_wait: Duration) {
                 answers.push(ran.answer);
                 healthy = ran.healthy;
             }
+            // A bug in one change (answered 500: its sender is gone): its savepoint is rolled
+            // back and the others go on.
             Err(_) => {
-                tracing::error!("a change panicked; its batch is rolled back");
-                healthy = false;
+                tracing::error!("a change panicked; its work is rolled back");
+                healthy = back_to_batch(&mut conn);
             }
         }
         if !healthy {
             break;
         }
     }
+    // The connection failed: nothing of the batch can commit. Retryable, for every change.
+    let failed = || DbError::Busy("the change could not be committed; retry");
     for work in rest {
-        work.refuse(DbError::Busy("another change of the batch failed; retry"));
+        work.refuse(failed());
     }
     let outcome = if healthy {
-        Tm::commit_transaction(&mut conn).map_err(DbError::from)
+        Tm::commit_transaction(&mut conn).map_err(|e| {
+            tracing::error!(error = %e, "a group commit failed");
+            failed()
+        })
     } else {
-        Err(DbError::Busy("another change of the batch failed; retry"))
+        Err(failed())
     };
     if outcome.is_err() {
         // None of it stays, however deep a panic left it: roll back every open level. A

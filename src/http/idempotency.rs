@@ -110,17 +110,30 @@ pub async fn guard(
             let bytes = to_bytes(body).await.map_err(|_| ApiError::internal("the response body could not be read"))?;
             let text = String::from_utf8_lossy(&bytes).into_owned();
             let stored = Stored { status: status.as_u16(), headers, body: text };
-            // A server failure is not an answer worth repeating: the retry runs again.
-            let saved = db
-                .write(move |c| {
-                    if status.is_server_error() {
-                        idempotency::release(c, &caller, &key)
-                    } else {
-                        idempotency::complete(c, &caller, &key, &stored)
+            // A server failure is not an answer worth repeating: the retry runs again. Saving is
+            // retried while the writer is only busy: a key left in flight would refuse the
+            // client's retries, then run the change again once it is taken for abandoned.
+            let mut attempt = 0;
+            let saved = loop {
+                let (caller, key, stored) = (caller.clone(), key.clone(), stored.clone());
+                let saved = db
+                    .write(move |c| {
+                        if status.is_server_error() {
+                            idempotency::release(c, &caller, &key)
+                        } else {
+                            idempotency::complete(c, &caller, &key, &stored)
+                        }
+                        .map_err(ApiError::from)
+                    })
+                    .await;
+                match saved {
+                    Err(e) if e.status() == actix_web::http::StatusCode::SERVICE_UNAVAILABLE && attempt < 3 => {
+                        attempt += 1;
+                        actix_web::rt::time::sleep(std::time::Duration::from_millis(20 << attempt)).await;
                     }
-                    .map_err(ApiError::from)
-                })
-                .await;
+                    other => break other,
+                }
+            };
             if let Err(e) = saved {
                 tracing::error!(code = e.code(), "could not store an idempotent response");
             }
