@@ -65,11 +65,16 @@ pub(crate) use current_cases_of;
 type Visible = Box<dyn BoxableExpression<c::cases, MultiBackend, SqlType = diesel::sql_types::Bool>>;
 
 fn visible(scope: &CaseScope) -> Visible {
+    branches(scope).into_iter().reduce(|a, b| Box::new(a.or(b))).unwrap_or_else(nothing)
+}
+
+/// The scope's conditions, one per way of seeing a case (none when it sees nothing). Only the
+/// scope's own: a constant `1 = 0 OR …` in front kept SQLite from using their indexes (a
+/// physician's case list walked every case).
+fn branches(scope: &CaseScope) -> Vec<Visible> {
     if scope.any {
-        return Box::new(diesel::dsl::sql::<diesel::sql_types::Bool>("1 = 1"));
+        return vec![Box::new(diesel::dsl::sql::<diesel::sql_types::Bool>("1 = 1"))];
     }
-    // Only the scope's own conditions: a constant `1 = 0 OR …` in front kept SQLite from
-    // using their indexes (a physician's case list walked every case).
     let mut parts: Vec<Visible> = Vec::new();
     if let Some(org) = scope.managing_org {
         parts.push(Box::new(c::managing_organization_id.eq(org.to_string())));
@@ -78,9 +83,10 @@ fn visible(scope: &CaseScope) -> Visible {
         parts.push(Box::new(c::id.eq_any(current_cases_of!(member.to_string()))));
     }
     parts
-        .into_iter()
-        .reduce(|a, b| Box::new(a.or(b)))
-        .unwrap_or_else(|| Box::new(diesel::dsl::sql::<diesel::sql_types::Bool>("1 = 0")))
+}
+
+fn nothing() -> Visible {
+    Box::new(diesel::dsl::sql::<diesel::sql_types::Bool>("1 = 0"))
 }
 
 /// Opens a `referred` case and records its first history step.
@@ -254,9 +260,27 @@ pub struct Filter {
     pub patient_id: Option<PatientId>,
 }
 
+/// A page of the cases the scope sees. One query per way of seeing (the organization's cases,
+/// the practitioner's teams), each in id order from the cursor, merged: an `OR` of the two kept
+/// PostgreSQL off both indexes (it cannot combine an index with a subquery), and it walked every
+/// case of the region in id order to fill a page.
 #[tracing::instrument(skip(conn))]
 pub fn list(conn: &mut DbConn, scope: &CaseScope, filter: &Filter, page: &PageRequest) -> DbResult<Page<Case>> {
-    let mut q = c::cases.select(Row::as_select()).filter(visible(scope)).into_boxed();
+    let mut rows: Vec<Row> = Vec::new();
+    let branches = branches(scope);
+    let single = branches.len() <= 1;
+    for branch in branches {
+        rows.extend(list_branch(conn, branch, filter, page)?);
+    }
+    if !single {
+        rows = super::merge_branches(rows, |r| r.id.clone(), page.fetch_limit());
+    }
+    let items = rows.into_iter().map(Case::try_from).collect::<DbResult<Vec<_>>>()?;
+    Ok(page.finish(items, |x| x.id.to_string()))
+}
+
+fn list_branch(conn: &mut DbConn, visible: Visible, filter: &Filter, page: &PageRequest) -> DbResult<Vec<Row>> {
+    let mut q = c::cases.select(Row::as_select()).filter(visible).into_boxed();
     if let Some(s) = &filter.status {
         q = q.filter(c::status.eq(to_code(s)?));
     }
@@ -275,7 +299,5 @@ pub fn list(conn: &mut DbConn, scope: &CaseScope, filter: &Filter, page: &PageRe
     if let Some(after) = &page.after {
         q = q.filter(c::id.gt(after.clone()));
     }
-    let rows: Vec<Row> = q.order(c::id.asc()).limit(page.fetch_limit()).load(conn)?;
-    let items = rows.into_iter().map(Case::try_from).collect::<DbResult<Vec<_>>>()?;
-    Ok(page.finish(items, |x| x.id.to_string()))
+    Ok(q.order(c::id.asc()).limit(page.fetch_limit()).load(conn)?)
 }

@@ -392,6 +392,15 @@ where
     }
 }
 
+/// Merges the rows of several queries of one page (each in key order from the same cursor, each
+/// at most `limit` rows): in key order, each row once, the first `limit`.
+pub(crate) fn merge_branches<R>(mut rows: Vec<R>, key: impl Fn(&R) -> String, limit: i64) -> Vec<R> {
+    rows.sort_by_cached_key(&key);
+    rows.dedup_by(|a, b| key(a) == key(b));
+    rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+    rows
+}
+
 /// A stored code list value back into its enum.
 pub fn from_code<T: for<'de> serde::Deserialize<'de>>(code: &str) -> DbResult<T> {
     serde_json::from_value(serde_json::Value::String(code.to_owned())).map_err(|_| corrupt(code))

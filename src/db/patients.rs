@@ -183,21 +183,31 @@ enum Probe {
 /// Patients the scope may read: registered by the organization, in a case it manages, or in a
 /// case whose team has the practitioner now.
 fn visible(scope: &CaseScope, probe: Probe) -> Visible {
+    branches(scope, probe)
+        .into_iter()
+        .reduce(|a, b| Box::new(a.or(b)))
+        .unwrap_or_else(|| Box::new(diesel::dsl::sql::<diesel::sql_types::Bool>("1 = 0")))
+}
+
+/// The ways the scope sees patients, one condition each (none when it sees nothing).
+fn branches(scope: &CaseScope, probe: Probe) -> Vec<Visible> {
     if scope.any {
-        return Box::new(diesel::dsl::sql::<diesel::sql_types::Bool>("1 = 1"));
+        return vec![Box::new(diesel::dsl::sql::<diesel::sql_types::Bool>("1 = 1"))];
     }
     let mut parts: Vec<Visible> = Vec::new();
     if let Some(org) = scope.managing_org {
         let org = org.to_string();
-        let managed: Visible = match probe {
-            Probe::EachCandidate => Box::new(diesel::dsl::exists(
-                c::cases.filter(c::patient_id.eq(p::id)).filter(c::managing_organization_id.eq(org.clone())),
-            )),
-            Probe::Set => Box::new(
-                p::id.eq_any(c::cases.filter(c::managing_organization_id.eq(org.clone())).select(c::patient_id)),
-            ),
-        };
-        parts.push(Box::new(p::registered_by.eq(org).or(managed)));
+        match probe {
+            Probe::EachCandidate => parts.push(Box::new(p::registered_by.eq(org.clone()).or(diesel::dsl::exists(
+                c::cases.filter(c::patient_id.eq(p::id)).filter(c::managing_organization_id.eq(org)),
+            )))),
+            Probe::Set => {
+                parts.push(Box::new(p::registered_by.eq(org.clone())));
+                parts.push(Box::new(
+                    p::id.eq_any(c::cases.filter(c::managing_organization_id.eq(org)).select(c::patient_id)),
+                ));
+            }
+        }
     }
     if let Some(member) = scope.member {
         let in_team =
@@ -205,9 +215,6 @@ fn visible(scope: &CaseScope, probe: Probe) -> Visible {
         parts.push(Box::new(p::id.eq_any(in_team)));
     }
     parts
-        .into_iter()
-        .reduce(|a, b| Box::new(a.or(b)))
-        .unwrap_or_else(|| Box::new(diesel::dsl::sql::<diesel::sql_types::Bool>("1 = 0")))
 }
 
 /// A patient the scope may read; `NotFound` otherwise.
@@ -240,10 +247,31 @@ pub struct Filter {
     pub birth_date: Option<chrono::NaiveDate>,
 }
 
+/// A page of the patients the scope sees. A search checks each candidate of the index; a plain
+/// list runs one query per way of seeing (registered here, managed here, on the practitioner's
+/// teams), each in id order from the cursor, and merges them: an `OR` of them kept PostgreSQL
+/// off their indexes, walking every patient of the region in id order to fill a page.
 #[tracing::instrument(skip(conn))]
 pub fn list(conn: &mut DbConn, scope: &CaseScope, filter: &Filter, page: &PageRequest) -> DbResult<Page<Patient>> {
     let probe = if filter.q.is_some() || filter.birth_date.is_some() { Probe::EachCandidate } else { Probe::Set };
-    let mut q = p::patients.select(Row::as_select()).filter(visible(scope, probe)).into_boxed();
+    let queries = match probe {
+        Probe::EachCandidate => vec![visible(scope, probe)],
+        Probe::Set => branches(scope, probe),
+    };
+    let merge = queries.len() > 1;
+    let mut rows: Vec<Row> = Vec::new();
+    for visible in queries {
+        rows.extend(list_branch(conn, visible, filter, page)?);
+    }
+    if merge {
+        rows = super::merge_branches(rows, |r| r.id.clone(), page.fetch_limit());
+    }
+    let items = rows.into_iter().map(Patient::try_from).collect::<DbResult<Vec<_>>>()?;
+    Ok(page.finish(items, |x| x.id.to_string()))
+}
+
+fn list_branch(conn: &mut DbConn, visible: Visible, filter: &Filter, page: &PageRequest) -> DbResult<Vec<Row>> {
+    let mut q = p::patients.select(Row::as_select()).filter(visible).into_boxed();
     if let Some(key) = &filter.q {
         // Candidates from the index (keys of two characters or more), then the exact test.
         let grams: Vec<String> = text::bigrams(key).into_iter().collect();
@@ -259,9 +287,7 @@ pub fn list(conn: &mut DbConn, scope: &CaseScope, filter: &Filter, page: &PageRe
     if let Some(after) = &page.after {
         q = q.filter(p::id.gt(after.clone()));
     }
-    let rows: Vec<Row> = q.order(p::id.asc()).limit(page.fetch_limit()).load(conn)?;
-    let items = rows.into_iter().map(Patient::try_from).collect::<DbResult<Vec<_>>>()?;
-    Ok(page.finish(items, |x| x.id.to_string()))
+    Ok(q.order(p::id.asc()).limit(page.fetch_limit()).load(conn)?)
 }
 
 /// Patients the scope may read born on `birth_date` whose name or reading contains `kana`

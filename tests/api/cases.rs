@@ -164,6 +164,65 @@ fn cases_are_visible_to_their_base_and_current_team_only() {
     app.get("/api/v1/cases", &app.token_for(&w.base, &["municipal_viewer"])).assert_problem(403, "forbidden");
 }
 
+/// Someone who coordinates one base and is on a team of another base sees both kinds of case:
+/// the list pages through them in id order, each case once, even one seen both ways.
+#[test]
+fn a_coordinator_on_another_bases_team_pages_through_both_kinds_of_case_once() {
+    let app = spawn_app();
+    let w = app.world();
+    let second = app.world_for_new_patient(&w);
+    let other_base = app
+        .create_org(json!({"kind": "physicians_association", "name": "港区医師会", "municipality_code": "131032"}))
+        ["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let other_coordinator = app.coordinator_of(&other_base);
+    let patient = app.register_patient(&other_coordinator, "木村 一郎", "キムラ イチロウ");
+    let elsewhere = app.open_case(&other_coordinator, &patient, &other_base);
+    let nurse_joins = |case: &str, token: &str| {
+        app.post(
+            &format!("/api/v1/cases/{case}/care-team"),
+            token,
+            &json!({"practitioner_id": w.nurse, "role": "visiting_nurse"}),
+        )
+        .assert(201);
+    };
+    nurse_joins(&elsewhere, &other_coordinator);
+    nurse_joins(&w.case, &w.coordinator);
+    let both = app.as_practitioner(&w.nurse, &w.base, &["nurse", "coordinator"]);
+    let mut seen: Vec<String> = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/api/v1/cases?limit=1&cursor={c}"),
+            None => "/api/v1/cases?limit=1".to_owned(),
+        };
+        let page = app.get(&path, &both);
+        page.assert(200);
+        seen.extend(page.body["items"].as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap().to_owned()));
+        match page.body["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => break,
+        }
+        assert!(seen.len() <= 3, "{seen:?}");
+    }
+    let mut expected = vec![w.case.clone(), second.case.clone(), elsewhere.clone()];
+    expected.sort();
+    assert_eq!(seen, expected);
+    // The same reader's patients: registered or managed here, or on the team elsewhere.
+    let mut patients: Vec<String> = app.get("/api/v1/patients?limit=10", &both).body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["id"].as_str().unwrap().to_owned())
+        .collect();
+    patients.sort();
+    let mut expected = vec![w.patient.clone(), second.patient.clone(), patient];
+    expected.sort();
+    assert_eq!(patients, expected);
+}
+
 #[test]
 fn case_lists_filter_by_status_organization_and_municipality() {
     let app = spawn_app();
