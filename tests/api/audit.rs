@@ -96,6 +96,55 @@ fn concurrent_reads_each_get_their_row_and_the_chain_stays_intact() {
     assert_eq!(v.body["checked"], 26);
 }
 
+/// Verifying the log while reads keep adding rows ends, and covers every row committed before it
+/// started: on PostgreSQL the reader's catch-up stops at the newest row waiting when it began,
+/// however fast new rows arrive.
+#[test]
+fn verifying_the_log_ends_under_a_steady_stream_of_new_rows() {
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    let app = Arc::new(spawn_app());
+    let w = Arc::new(app.world());
+    let stop = Arc::new(AtomicBool::new(false));
+    let done = Arc::new(AtomicUsize::new(0));
+    let readers: Vec<_> = (0..4)
+        .map(|_| {
+            let (a, ww, stop, done) = (app.clone(), w.clone(), stop.clone(), done.clone());
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::SeqCst) {
+                    a.get(&format!("/api/v1/cases/{}", ww.case), &ww.coordinator).assert(200);
+                    done.fetch_add(1, Ordering::SeqCst);
+                }
+            })
+        })
+        .collect();
+    let (a, stop_verifier, done_seen) = (app.clone(), stop.clone(), done.clone());
+    let (tx, rx) = std::sync::mpsc::channel();
+    let verifier = std::thread::spawn(move || {
+        let auditor = a.token_for(&a.admin_org, &["auditor"]);
+        for _ in 0..5 {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            let before = done_seen.load(Ordering::SeqCst);
+            let v = a.get("/api/v1/audit-events/verify", &auditor);
+            let _ = tx.send((before, v.status, v.body));
+        }
+        stop_verifier.store(true, Ordering::SeqCst);
+    });
+    for _ in 0..5 {
+        // A liveness bound, not a speed measurement: a catch-up that chased the stream would never answer.
+        let (before, status, body) = rx.recv_timeout(std::time::Duration::from_secs(60)).expect("verify answered");
+        assert_eq!(status, 200);
+        assert_eq!(body["intact"], true, "{body}");
+        // The world's two rows, and one per read answered before the verification started.
+        assert!(body["checked"].as_u64().unwrap() >= 2 + before as u64, "{body} after {before} reads");
+    }
+    verifier.join().unwrap();
+    stop.store(true, Ordering::SeqCst);
+    for r in readers {
+        r.join().unwrap();
+    }
+    assert!(done.load(Ordering::SeqCst) > 0);
+}
+
 #[test]
 fn changes_and_reads_at_once_keep_one_intact_chain_with_every_row() {
     let app = Arc::new(spawn_app());
