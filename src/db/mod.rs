@@ -394,7 +394,7 @@ where
 
 /// Merges the rows of several queries of one page (each in key order from the same cursor, each
 /// at most `limit` rows): in key order, each row once, the first `limit`.
-pub(crate) fn merge_branches<R>(mut rows: Vec<R>, key: impl Fn(&R) -> String, limit: i64) -> Vec<R> {
+pub(crate) fn merge_branches<R, K: Ord>(mut rows: Vec<R>, key: impl Fn(&R) -> K, limit: i64) -> Vec<R> {
     rows.sort_by_cached_key(&key);
     rows.dedup_by(|a, b| key(a) == key(b));
     rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));

@@ -55,6 +55,66 @@ fn a_case_tells_its_story_in_order_to_those_who_may_see_it() {
     app.request("GET", "/api/v1/events", None, &[], None).assert(401);
 }
 
+/// A reader who sees events two ways (coordinator of one base, on a team of another base's case)
+/// pages through them one at a time: in sequence order, each once, none of a third base.
+#[test]
+fn a_reader_seeing_events_two_ways_pages_through_each_once_in_order() {
+    let app = spawn_app();
+    let w = app.world();
+    let other_base = app
+        .create_org(json!({"kind": "physicians_association", "name": "港区医師会", "municipality_code": "131032"}))
+        ["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let other = app.coordinator_of(&other_base);
+    let elsewhere = app.open_case(&other, &app.register_patient(&other, "木村 一郎", "キムラ イチロウ"), &other_base);
+    let third_base = app
+        .create_org(json!({"kind": "physicians_association", "name": "中央区医師会", "municipality_code": "131024"}))
+        ["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let third = app.coordinator_of(&third_base);
+    app.open_case(&third, &app.register_patient(&third, "林 三郎", "ハヤシ サブロウ"), &third_base);
+    app.post(
+        &format!("/api/v1/cases/{elsewhere}/care-team"),
+        &other,
+        &json!({"practitioner_id": w.nurse, "role": "visiting_nurse"}),
+    )
+    .assert(201);
+    app.handover(&w.coordinator, &w.case, "primary", &w.doctors[0], None).assert(200);
+    // On this base's case too: its events are seen both ways.
+    app.post(
+        &format!("/api/v1/cases/{}/care-team", w.case),
+        &w.coordinator,
+        &json!({"practitioner_id": w.nurse, "role": "visiting_nurse"}),
+    )
+    .assert(201);
+    let both = app.as_practitioner(&w.nurse, &w.base, &["nurse", "coordinator"]);
+    let mut seen: Vec<(i64, String)> = Vec::new();
+    let mut after = 0;
+    for _ in 0..20 {
+        let page = feed(&app, &both, &format!("after={after}&limit=1"));
+        let items = page["items"].as_array().unwrap();
+        if items.is_empty() {
+            break;
+        }
+        for e in items {
+            seen.push((e["seq"].as_i64().unwrap(), e["case_id"].as_str().unwrap_or_default().to_owned()));
+        }
+        after = page["next_after"].as_i64().unwrap();
+    }
+    let seqs: Vec<i64> = seen.iter().map(|(s, _)| *s).collect();
+    assert!(seqs.windows(2).all(|p| p[0] < p[1]), "in order, each once: {seqs:?}");
+    let cases: std::collections::BTreeSet<&str> = seen.iter().map(|(_, c)| c.as_str()).collect();
+    assert_eq!(cases, [w.case.as_str(), elsewhere.as_str()].into_iter().collect(), "{seen:?}");
+    // The same events, in one page, as the first reader of the feed would get them.
+    let all = feed(&app, &both, "after=0&limit=100");
+    let one_page: Vec<i64> = all["items"].as_array().unwrap().iter().map(|e| e["seq"].as_i64().unwrap()).collect();
+    assert_eq!(one_page, seqs);
+}
+
 #[test]
 fn hospitals_see_their_own_kind_of_events_and_bases_no_drafts() {
     let app = spawn_app();
