@@ -171,13 +171,7 @@ fn a_coordinator_on_another_bases_team_pages_through_both_kinds_of_case_once() {
     let app = spawn_app();
     let w = app.world();
     let second = app.world_for_new_patient(&w);
-    let other_base = app
-        .create_org(json!({"kind": "physicians_association", "name": "港区医師会", "municipality_code": "131032"}))
-        ["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let other_coordinator = app.coordinator_of(&other_base);
+    let (other_base, other_coordinator) = app.other_base("港区医師会", "131032");
     let patient = app.register_patient(&other_coordinator, "木村 一郎", "キムラ イチロウ");
     let elsewhere = app.open_case(&other_coordinator, &patient, &other_base);
     let nurse_joins = |case: &str, token: &str| {

@@ -61,21 +61,9 @@ fn a_case_tells_its_story_in_order_to_those_who_may_see_it() {
 fn a_reader_seeing_events_two_ways_pages_through_each_once_in_order() {
     let app = spawn_app();
     let w = app.world();
-    let other_base = app
-        .create_org(json!({"kind": "physicians_association", "name": "港区医師会", "municipality_code": "131032"}))
-        ["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let other = app.coordinator_of(&other_base);
+    let (other_base, other) = app.other_base("港区医師会", "131032");
     let elsewhere = app.open_case(&other, &app.register_patient(&other, "木村 一郎", "キムラ イチロウ"), &other_base);
-    let third_base = app
-        .create_org(json!({"kind": "physicians_association", "name": "中央区医師会", "municipality_code": "131024"}))
-        ["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let third = app.coordinator_of(&third_base);
+    let (third_base, third) = app.other_base("中央区医師会", "131024");
     app.open_case(&third, &app.register_patient(&third, "林 三郎", "ハヤシ サブロウ"), &third_base);
     app.post(
         &format!("/api/v1/cases/{elsewhere}/care-team"),

@@ -297,6 +297,18 @@ impl TestApp {
             .to_owned()
     }
 
+    /// Creates another base (a physicians' association) and returns its id and a coordinator's token.
+    pub fn other_base(&self, name: &str, municipality: &str) -> (String, String) {
+        let id = self
+            .create_org(json!({"kind": "physicians_association", "name": name, "municipality_code": municipality}))
+            ["id"]
+            .as_str()
+            .expect("id")
+            .to_owned();
+        let coordinator = self.coordinator_of(&id);
+        (id, coordinator)
+    }
+
     /// Creates a physician of `org` and returns their id.
     pub fn physician(&self, org: &str, name: &str, kana: &str, registration: &str) -> String {
         let r = self.post(
