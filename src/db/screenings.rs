@@ -391,8 +391,15 @@ type SheetVisible = Box<dyn BoxableExpression<s::screening_sheets, MultiBackend,
 /// (a sheet never submitted, even withdrawn, is the hospital's own); a case's team sees the
 /// sheets linked to the case.
 fn sheet_visible(scope: &SheetScope) -> SheetVisible {
-    // Only the scope's own conditions: a constant `1 = 0 OR …` in front kept SQLite from
-    // using their indexes (a physician's case list walked every case).
+    sheet_branches(scope)
+        .into_iter()
+        .reduce(|a, b| Box::new(a.or(b)))
+        .unwrap_or_else(|| Box::new(diesel::dsl::sql::<diesel::sql_types::Bool>("1 = 0")))
+}
+
+/// The ways the scope sees sheets, one condition each (none when it sees nothing). Only the
+/// scope's own: a constant `1 = 0 OR …` in front kept SQLite from using their indexes.
+fn sheet_branches(scope: &SheetScope) -> Vec<SheetVisible> {
     let mut parts: Vec<SheetVisible> = Vec::new();
     if let Some(hospital) = scope.hospital {
         parts.push(Box::new(s::hospital_id.eq(hospital.to_string())));
@@ -405,9 +412,6 @@ fn sheet_visible(scope: &SheetScope) -> SheetVisible {
         parts.push(Box::new(s::case_id.assume_not_null().eq_any(cases)));
     }
     parts
-        .into_iter()
-        .reduce(|a, b| Box::new(a.or(b)))
-        .unwrap_or_else(|| Box::new(diesel::dsl::sql::<diesel::sql_types::Bool>("1 = 0")))
 }
 
 #[tracing::instrument(skip(conn))]
@@ -577,9 +581,31 @@ fn unmet_before(t: NaiveDateTime, inclusive: bool) -> DbResult<SheetCond> {
     Ok(Box::new(s::status.eq_any(live).and(s::submitted_at.is_null().and(screening).or(unmet_week.and(week)))))
 }
 
+/// A page of the sheets the scope sees. One query per way of seeing (the hospital's, the base's,
+/// the practitioner's cases'), each in id order from the cursor, merged: an `OR` of them kept
+/// PostgreSQL off their indexes, walking every sheet in id order to fill a page.
 #[tracing::instrument(skip(conn))]
 pub fn list(conn: &mut DbConn, scope: &SheetScope, filter: &Filter, page: &PageRequest) -> DbResult<Page<Sheet>> {
-    let mut q = s::screening_sheets.select(SheetRow::as_select()).filter(sheet_visible(scope)).into_boxed();
+    let branches = sheet_branches(scope);
+    let merge = branches.len() > 1;
+    let mut rows: Vec<SheetRow> = Vec::new();
+    for visible in branches {
+        rows.extend(list_branch(conn, visible, filter, page)?);
+    }
+    if merge {
+        rows = super::merge_branches(rows, |r| r.id.clone(), page.fetch_limit());
+    }
+    let items = render(conn, rows)?;
+    Ok(page.finish(items, |x| x.id.to_string()))
+}
+
+fn list_branch(
+    conn: &mut DbConn,
+    visible: SheetVisible,
+    filter: &Filter,
+    page: &PageRequest,
+) -> DbResult<Vec<SheetRow>> {
+    let mut q = s::screening_sheets.select(SheetRow::as_select()).filter(visible).into_boxed();
     if let Some(h) = filter.hospital_id {
         q = q.filter(s::hospital_id.eq(h.to_string()));
     }
@@ -610,7 +636,5 @@ pub fn list(conn: &mut DbConn, scope: &SheetScope, filter: &Filter, page: &PageR
     if let Some(after) = &page.after {
         q = q.filter(s::id.gt(after.clone()));
     }
-    let rows: Vec<SheetRow> = q.order(s::id.asc()).limit(page.fetch_limit()).load(conn)?;
-    let items = render(conn, rows)?;
-    Ok(page.finish(items, |x| x.id.to_string()))
+    Ok(q.order(s::id.asc()).limit(page.fetch_limit()).load(conn)?)
 }

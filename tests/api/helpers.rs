@@ -297,6 +297,28 @@ impl TestApp {
             .to_owned()
     }
 
+    /// The ids of every item of a list, read one item per page by following `next_cursor`.
+    pub fn page_through(&self, path: &str, token: &str) -> Vec<String> {
+        let mut seen = Vec::new();
+        let mut cursor: Option<String> = None;
+        for _ in 0..100 {
+            let url = match &cursor {
+                Some(c) => format!("{path}?limit=1&cursor={c}"),
+                None => format!("{path}?limit=1"),
+            };
+            let page = self.get(&url, token);
+            page.assert(200);
+            seen.extend(
+                page.body["items"].as_array().expect("items").iter().map(|x| x["id"].as_str().expect("id").to_owned()),
+            );
+            match page.body["next_cursor"].as_str() {
+                Some(next) => cursor = Some(next.to_owned()),
+                None => return seen,
+            }
+        }
+        panic!("more than 100 pages of {path}: {seen:?}")
+    }
+
     /// Creates another base (a physicians' association) and returns its id and a coordinator's token.
     pub fn other_base(&self, name: &str, municipality: &str) -> (String, String) {
         let id = self

@@ -431,6 +431,50 @@ fn a_revision_supersedes_a_submitted_sheet_and_keeps_it() {
     assert_eq!(list.body["items"].as_array().unwrap().len(), 2);
 }
 
+/// A reader who sees sheets two ways (reviewer of one base, on the team of cases linked to
+/// sheets) pages through them one at a time: in id order, each once, none it may not see.
+#[test]
+fn a_reader_seeing_sheets_two_ways_pages_through_each_once() {
+    let app = spawn_app();
+    let r = region(&app);
+    let (other_base, other) = app.other_base("港区医師会", "131032");
+    let to_other = |encounter: &str| {
+        let mut body = sheet(&r, encounter, &["no_kin"]);
+        body["base_organization_id"] = json!(other_base);
+        send(&app, &r, &body).id()
+    };
+    let accept = |id: &str, token: &str| {
+        let a = app.post(&format!("/api/v1/screenings/{id}/accept"), token, &json!({}));
+        a.assert(200);
+        let case = a.body["case_id"].as_str().unwrap().to_owned();
+        app.post(
+            &format!("/api/v1/cases/{case}/care-team"),
+            token,
+            &json!({"practitioner_id": r.w.nurse, "role": "visiting_nurse"}),
+        )
+        .assert(201);
+    };
+    let here = send(&app, &r, &sheet(&r, "ADM-1", &["no_kin"])).id();
+    let linked_elsewhere = to_other("ADM-2");
+    accept(&linked_elsewhere, &other);
+    let both_ways = send(&app, &r, &sheet(&r, "ADM-3", &["no_kin"])).id();
+    accept(&both_ways, &r.w.coordinator);
+    to_other("ADM-4");
+    let reader = app.as_practitioner(&r.w.nurse, &r.w.base, &["nurse", "coordinator"]);
+    let seen = app.page_through("/api/v1/screenings", &reader);
+    let mut expected = vec![here, linked_elsewhere, both_ways];
+    expected.sort();
+    assert_eq!(seen, expected);
+    // And in one page.
+    let one_page: Vec<String> = app.get("/api/v1/screenings?limit=10", &reader).body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["id"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(one_page, expected);
+}
+
 #[test]
 fn acceptance_opens_a_referred_case_with_a_new_patient_and_the_team_sees_it() {
     let app = spawn_app();
