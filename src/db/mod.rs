@@ -190,7 +190,8 @@ pub struct Db {
     /// the file lock. PostgreSQL: the same pool as `read`.
     write: DbPool,
     /// The audit writer's own connection on PostgreSQL, so that a busy pool never delays the
-    /// rows every read waits for. SQLite: the single writer.
+    /// rows every read waits for. SQLite: the single writer's pool, unused (the access log's rows
+    /// go through the group commit).
     audit: DbPool,
     /// SQLite: the group commit every change goes through (`write`). PostgreSQL: none.
     writer: Option<writer::Writer>,

@@ -174,16 +174,8 @@ fn a_coordinator_on_another_bases_team_pages_through_both_kinds_of_case_once() {
     let (other_base, other_coordinator) = app.other_base("港区医師会", "131032");
     let patient = app.register_patient(&other_coordinator, "木村 一郎", "キムラ イチロウ");
     let elsewhere = app.open_case(&other_coordinator, &patient, &other_base);
-    let nurse_joins = |case: &str, token: &str| {
-        app.post(
-            &format!("/api/v1/cases/{case}/care-team"),
-            token,
-            &json!({"practitioner_id": w.nurse, "role": "visiting_nurse"}),
-        )
-        .assert(201);
-    };
-    nurse_joins(&elsewhere, &other_coordinator);
-    nurse_joins(&w.case, &w.coordinator);
+    app.join_as_nurse(&other_coordinator, &elsewhere, &w.nurse);
+    app.join_as_nurse(&w.coordinator, &w.case, &w.nurse);
     let both = app.as_practitioner(&w.nurse, &w.base, &["nurse", "coordinator"]);
     let seen = app.page_through("/api/v1/cases", &both);
     let mut expected = vec![w.case.clone(), second.case.clone(), elsewhere.clone()];

@@ -65,20 +65,10 @@ fn a_reader_seeing_events_two_ways_pages_through_each_once_in_order() {
     let elsewhere = app.open_case(&other, &app.register_patient(&other, "木村 一郎", "キムラ イチロウ"), &other_base);
     let (third_base, third) = app.other_base("中央区医師会", "131024");
     app.open_case(&third, &app.register_patient(&third, "林 三郎", "ハヤシ サブロウ"), &third_base);
-    app.post(
-        &format!("/api/v1/cases/{elsewhere}/care-team"),
-        &other,
-        &json!({"practitioner_id": w.nurse, "role": "visiting_nurse"}),
-    )
-    .assert(201);
+    app.join_as_nurse(&other, &elsewhere, &w.nurse);
     app.handover(&w.coordinator, &w.case, "primary", &w.doctors[0], None).assert(200);
     // On this base's case too: its events are seen both ways.
-    app.post(
-        &format!("/api/v1/cases/{}/care-team", w.case),
-        &w.coordinator,
-        &json!({"practitioner_id": w.nurse, "role": "visiting_nurse"}),
-    )
-    .assert(201);
+    app.join_as_nurse(&w.coordinator, &w.case, &w.nurse);
     let both = app.as_practitioner(&w.nurse, &w.base, &["nurse", "coordinator"]);
     let mut seen: Vec<(i64, String)> = Vec::new();
     let mut after = 0;

@@ -297,6 +297,16 @@ impl TestApp {
             .to_owned()
     }
 
+    /// Adds `practitioner` to the case's care team as a visiting nurse (201 expected).
+    pub fn join_as_nurse(&self, token: &str, case: &str, practitioner: &str) {
+        self.post(
+            &format!("/api/v1/cases/{case}/care-team"),
+            token,
+            &json!({"practitioner_id": practitioner, "role": "visiting_nurse"}),
+        )
+        .assert(201);
+    }
+
     /// The ids of every item of a list, read one item per page by following `next_cursor`.
     pub fn page_through(&self, path: &str, token: &str) -> Vec<String> {
         let mut seen = Vec::new();

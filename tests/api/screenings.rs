@@ -446,13 +446,7 @@ fn a_reader_seeing_sheets_two_ways_pages_through_each_once() {
     let accept = |id: &str, token: &str| {
         let a = app.post(&format!("/api/v1/screenings/{id}/accept"), token, &json!({}));
         a.assert(200);
-        let case = a.body["case_id"].as_str().unwrap().to_owned();
-        app.post(
-            &format!("/api/v1/cases/{case}/care-team"),
-            token,
-            &json!({"practitioner_id": r.w.nurse, "role": "visiting_nurse"}),
-        )
-        .assert(201);
+        app.join_as_nurse(token, a.body["case_id"].as_str().unwrap(), &r.w.nurse);
     };
     let here = send(&app, &r, &sheet(&r, "ADM-1", &["no_kin"])).id();
     let linked_elsewhere = to_other("ADM-2");
