@@ -113,6 +113,7 @@ pub fn insert(
             c::updated_at.eq(at),
         ))
         .execute(conn)?;
+    super::patients::index_case_org(conn, patient, managing_org)?;
     record(conn, new_id, None, CaseStatus::Referred, None, actor)?;
     get(conn, new_id)
 }

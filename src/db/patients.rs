@@ -3,6 +3,7 @@
 use diesel::prelude::*;
 
 use super::schema::cases::dsl as c;
+use super::schema::patient_org_grams::dsl as og;
 use super::schema::patient_search_grams::dsl as g;
 use super::schema::patients::dsl as p;
 use super::{from_code, from_json, id, now, to_code, to_json, utc, DbConn, DbResult, MultiBackend};
@@ -134,23 +135,75 @@ pub fn insert(conn: &mut DbConn, fields: &PatientFields, registered_by: Organiza
     get(conn, new_id)
 }
 
-/// (Re)writes the patient's entries in the search index.
+/// (Re)writes the patient's entries in the search indexes: the region's, and one per organization
+/// that sees the patient (the one that registered it and every one managing a case of it).
 fn index(conn: &mut DbConn, patient: PatientId, fields: &PatientFields) -> DbResult<()> {
     let id = patient.to_string();
+    let grams = text::bigrams(&text::search_text(&fields.name, Some(&fields.kana)));
     diesel::delete(g::patient_search_grams.filter(g::patient_id.eq(&id))).execute(conn)?;
-    let rows: Vec<_> = text::bigrams(&text::search_text(&fields.name, Some(&fields.kana)))
-        .into_iter()
-        .map(|gram| (g::gram.eq(gram), g::patient_id.eq(id.clone())))
-        .collect();
+    diesel::delete(og::patient_org_grams.filter(og::patient_id.eq(&id))).execute(conn)?;
+    let region: Vec<_> = grams.iter().map(|gram| (g::gram.eq(gram.clone()), g::patient_id.eq(id.clone()))).collect();
+    let mut orgs: Vec<String> =
+        c::cases.filter(c::patient_id.eq(&id)).select(c::managing_organization_id).load(conn)?;
+    orgs.push(p::patients.find(&id).select(p::registered_by).first(conn)?);
+    orgs.sort();
+    orgs.dedup();
     match conn {
-        // One multi-row INSERT: a round trip per pair is what PostgreSQL must not be asked for.
-        DbConn::Pg(pg) if !rows.is_empty() => {
-            diesel::insert_into(g::patient_search_grams).values(rows).execute(pg)?;
+        // One multi-row INSERT each: a round trip per pair is what PostgreSQL must not be asked for.
+        DbConn::Pg(pg) if !region.is_empty() => {
+            diesel::insert_into(g::patient_search_grams).values(region).execute(pg)?;
         }
         DbConn::Pg(_) => {}
         DbConn::Sqlite(_) => {
-            for row in rows {
+            for row in region {
                 diesel::insert_into(g::patient_search_grams).values(row).execute(conn)?;
+            }
+        }
+    }
+    for org in &orgs {
+        index_for_org(conn, &id, org, &grams)?;
+    }
+    Ok(())
+}
+
+/// Adds the patient to `org`'s search index when a case managed there opens (the organization sees
+/// the patient from now on). On PostgreSQL the patient's row is locked first, so that a rename
+/// running alongside either comes first (and this reads the new name) or waits for this case (and
+/// then indexes it with the new name itself).
+pub(crate) fn index_case_org(conn: &mut DbConn, patient: PatientId, org: OrganizationId) -> DbResult<()> {
+    let (id, org) = (patient.to_string(), org.to_string());
+    let search_text: String = match conn {
+        DbConn::Pg(pg) => p::patients.find(&id).select(p::search_text).for_update().first(pg)?,
+        DbConn::Sqlite(_) => p::patients.find(&id).select(p::search_text).first(conn)?,
+    };
+    let indexed = diesel::select(diesel::dsl::exists(
+        og::patient_org_grams.filter(og::patient_id.eq(&id)).filter(og::organization_id.eq(&org)),
+    ))
+    .get_result::<bool>(conn)?;
+    if !indexed {
+        index_for_org(conn, &id, &org, &text::bigrams(&search_text))?;
+    }
+    Ok(())
+}
+
+fn index_for_org(
+    conn: &mut DbConn,
+    patient: &str,
+    org: &str,
+    grams: &std::collections::BTreeSet<String>,
+) -> DbResult<()> {
+    let rows: Vec<_> = grams
+        .iter()
+        .map(|gram| (og::organization_id.eq(org), og::gram.eq(gram.as_str()), og::patient_id.eq(patient)))
+        .collect();
+    match conn {
+        DbConn::Pg(pg) if !rows.is_empty() => {
+            diesel::insert_into(og::patient_org_grams).values(rows).on_conflict_do_nothing().execute(pg)?;
+        }
+        DbConn::Pg(_) => {}
+        DbConn::Sqlite(lite) => {
+            for row in rows {
+                diesel::insert_or_ignore_into(og::patient_org_grams).values(row).execute(lite)?;
             }
         }
     }
@@ -247,21 +300,37 @@ pub struct Filter {
     pub birth_date: Option<chrono::NaiveDate>,
 }
 
-/// A page of the patients the scope sees. A search checks each candidate of the index; a plain
-/// list runs one query per way of seeing (registered here, managed here, on the practitioner's
-/// teams), each in id order from the cursor, and merges them: an `OR` of them kept PostgreSQL
-/// off their indexes, walking every patient of the region in id order to fill a page.
+/// Where a search's candidates come from.
+enum Candidates {
+    /// The region's pair index (a scope that sees every patient).
+    Region,
+    /// The pair index of the organization's own patients.
+    Organization(String),
+    /// No index: the branch's own patients are few (a practitioner's teams) or the key is too short.
+    Unindexed,
+}
+
+/// A page of the patients the scope sees. Each way of seeing (registered or managed here, on the
+/// practitioner's teams) runs its own query in id order from the cursor, and the pages are merged:
+/// an `OR` of them kept PostgreSQL off their indexes, walking every patient of the region in id
+/// order to fill a page. A search of two characters or more starts the organization's branch from
+/// the organization's own pair index, so that it costs the organization's matches, not the region's;
+/// a practitioner's branch starts from the practitioner's teams. A birth date alone starts from the
+/// patients born that day.
 #[tracing::instrument(skip(conn))]
 pub fn list(conn: &mut DbConn, scope: &CaseScope, filter: &Filter, page: &PageRequest) -> DbResult<Page<Patient>> {
-    let probe = if filter.q.is_some() || filter.birth_date.is_some() { Probe::EachCandidate } else { Probe::Set };
-    let queries = match probe {
-        Probe::EachCandidate => vec![visible(scope, probe)],
-        Probe::Set => branches(scope, probe),
+    let indexed = filter.q.as_deref().is_some_and(|k| k.chars().count() >= 2);
+    let queries: Vec<(Visible, Candidates)> = if indexed {
+        search_branches(scope)
+    } else if filter.birth_date.is_some() {
+        vec![(visible(scope, Probe::EachCandidate), Candidates::Unindexed)]
+    } else {
+        branches(scope, Probe::Set).into_iter().map(|v| (v, Candidates::Unindexed)).collect()
     };
     let merge = queries.len() > 1;
     let mut rows: Vec<Row> = Vec::new();
-    for visible in queries {
-        rows.extend(list_branch(conn, visible, filter, page)?);
+    for (visible, candidates) in queries {
+        rows.extend(list_branch(conn, visible, candidates, filter, page)?);
     }
     if merge {
         rows = super::merge_branches(rows, |r| r.id.clone(), page.fetch_limit());
@@ -270,14 +339,51 @@ pub fn list(conn: &mut DbConn, scope: &CaseScope, filter: &Filter, page: &PageRe
     Ok(page.finish(items, |x| x.id.to_string()))
 }
 
-fn list_branch(conn: &mut DbConn, visible: Visible, filter: &Filter, page: &PageRequest) -> DbResult<Vec<Row>> {
+/// The branches of a search, each with where its candidates come from. The visibility test stays on
+/// every branch: the indexes choose candidates, they never grant access.
+fn search_branches(scope: &CaseScope) -> Vec<(Visible, Candidates)> {
+    if scope.any {
+        return vec![(visible(scope, Probe::EachCandidate), Candidates::Region)];
+    }
+    let mut out: Vec<(Visible, Candidates)> = Vec::new();
+    if let Some(org) = scope.managing_org {
+        let only_org = CaseScope { managing_org: Some(org), member: None, any: false };
+        out.push((visible(&only_org, Probe::EachCandidate), Candidates::Organization(org.to_string())));
+    }
+    if scope.member.is_some() {
+        let only_member = CaseScope { managing_org: None, member: scope.member, any: false };
+        out.push((visible(&only_member, Probe::Set), Candidates::Unindexed));
+    }
+    out
+}
+
+fn list_branch(
+    conn: &mut DbConn,
+    visible: Visible,
+    candidates: Candidates,
+    filter: &Filter,
+    page: &PageRequest,
+) -> DbResult<Vec<Row>> {
     let mut q = p::patients.select(Row::as_select()).filter(visible).into_boxed();
     if let Some(key) = &filter.q {
-        // Candidates from the index (keys of two characters or more), then the exact test.
+        // Candidates from an index (keys of two characters or more), then the exact test.
         let grams: Vec<String> = text::bigrams(key).into_iter().collect();
         let step = grams.len().div_ceil(SEARCH_GRAMS).max(1);
         for gram in grams.into_iter().step_by(step).take(SEARCH_GRAMS) {
-            q = q.filter(p::id.eq_any(g::patient_search_grams.filter(g::gram.eq(gram)).select(g::patient_id)));
+            q = match &candidates {
+                Candidates::Region => {
+                    q.filter(p::id.eq_any(g::patient_search_grams.filter(g::gram.eq(gram)).select(g::patient_id)))
+                }
+                Candidates::Organization(org) => q.filter(
+                    p::id.eq_any(
+                        og::patient_org_grams
+                            .filter(og::organization_id.eq(org.clone()))
+                            .filter(og::gram.eq(gram))
+                            .select(og::patient_id),
+                    ),
+                ),
+                Candidates::Unindexed => q,
+            };
         }
         q = q.filter(p::search_text.like(text::like_pattern(key)).escape('\\'));
     }

@@ -366,6 +366,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     practitioners,
     patients,
     patient_search_grams,
+    patient_org_grams,
     cases,
     case_status_history,
     care_team_members,
@@ -482,6 +483,14 @@ diesel::table! {
 
 diesel::table! {
     patient_search_grams (gram, patient_id) {
+        gram -> Text,
+        patient_id -> Text,
+    }
+}
+
+diesel::table! {
+    patient_org_grams (organization_id, gram, patient_id) {
+        organization_id -> Text,
         gram -> Text,
         patient_id -> Text,
     }

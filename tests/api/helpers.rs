@@ -402,6 +402,20 @@ impl TestApp {
         r.id()
     }
 
+    /// The ids of the patients a search for `q` finds (first page).
+    pub fn search_patients(&self, token: &str, q: &str) -> Vec<String> {
+        let r = self.get(&format!("/api/v1/patients?q={}&limit=100", crate::organizations::url_encode(q)), token);
+        r.assert(200);
+        r.body["items"].as_array().expect("items").iter().map(|p| p["id"].as_str().expect("id").to_owned()).collect()
+    }
+
+    /// Renames the patient (reading its current version first).
+    pub fn rename_patient(&self, token: &str, patient: &str, name: &str, kana: &str) {
+        let path = format!("/api/v1/patients/{patient}");
+        let version = self.get(&path, token).body["version"].as_i64().expect("version");
+        self.patch(&path, token, &format!("\"{version}\""), &json!({"name": name, "kana": kana})).assert(200);
+    }
+
     pub fn open_case(&self, token: &str, patient: &str, org: &str) -> String {
         let r = self.post("/api/v1/cases", token, &json!({"patient_id": patient, "managing_organization_id": org}));
         r.assert(201);

@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::helpers::spawn_app;
+use crate::helpers::{race, spawn_app};
 use crate::organizations::url_encode;
 
 #[test]
@@ -119,23 +119,94 @@ fn search_by_name_reading_and_birth_date() {
 fn a_renamed_patient_is_found_by_the_new_name_only() {
     let app = spawn_app();
     let w = app.world();
-    let path = format!("/api/v1/patients/{}", w.patient);
-    let found = |q: &str| -> usize {
-        let r = app.get(&format!("/api/v1/patients?q={}", url_encode(q)), &w.coordinator);
-        r.assert(200);
-        r.body["items"].as_array().unwrap().len()
-    };
-    let version = app.get(&path, &w.coordinator).body["version"].as_i64().unwrap();
-    app.patch(
-        &path,
-        &w.coordinator,
-        &format!("\"{version}\""),
-        &json!({"name": "改名 太郎", "kana": "カイメイ タロウ"}),
-    )
-    .assert(200);
+    app.rename_patient(&w.coordinator, &w.patient, "改名 太郎", "カイメイ タロウ");
+    let found = |q: &str| app.search_patients(&w.coordinator, q).len();
     assert_eq!(found("かいめい"), 1, "the search index follows the change");
     assert_eq!(found("改名"), 1);
     assert_eq!(found("はなこ"), 0, "nor by the old one");
+}
+
+/// A search of a base's coordinator starts from the base's own pair index: a patient registered
+/// elsewhere enters it when a case managed by the base opens, and follows a rename there too.
+#[test]
+fn a_base_finds_the_patients_of_the_cases_it_manages_by_name() {
+    let app = spawn_app();
+    let w = app.world();
+    let (other, other_coordinator) = app.other_base("隣の拠点", "131016");
+    let patient = app.register_patient(&w.coordinator, "検索 花子", "ケンサク ハナコ");
+    // The other base's coordinator who nurses the patient on this base's team opens a case there.
+    let case = app.open_case(&w.coordinator, &patient, &w.base);
+    app.join_as_nurse(&w.coordinator, &case, &w.nurse);
+    let bridge = app.as_practitioner(&w.nurse, &other, &["nurse", "coordinator"]);
+    let found = |token: &str, q: &str| app.search_patients(token, q);
+    assert_eq!(found(&other_coordinator, "けんさく"), Vec::<String>::new(), "not the other base's patient yet");
+    app.open_case(&bridge, &patient, &other);
+    assert_eq!(found(&other_coordinator, "けんさく"), [patient.clone()], "the managing base's index has it");
+    assert_eq!(found(&other_coordinator, "検"), [patient.clone()], "a one-character key too");
+    assert_eq!(found(&w.coordinator, "けんさく"), [patient.clone()], "and the registering base still does");
+
+    app.rename_patient(&w.coordinator, &patient, "改名 花子", "カイメイ ハナコ");
+    assert_eq!(found(&other_coordinator, "かいめい"), [patient.clone()], "the rename reaches every base's index");
+    assert_eq!(found(&other_coordinator, "けんさく"), Vec::<String>::new());
+    assert_eq!(found(&w.coordinator, "かいめい"), [patient.clone()]);
+}
+
+/// A physician's search starts from the physician's teams: patients of the team are found, the
+/// base's other patients are not.
+#[test]
+fn a_physician_finds_the_patients_of_their_teams_by_name() {
+    let app = spawn_app();
+    let w = app.world();
+    let other = app.register_patient(&w.coordinator, "鈴木 花子", "スズキ ハナコ");
+    app.open_case(&w.coordinator, &other, &w.base);
+    let doctor = app.as_practitioner(&w.doctors[0], &w.clinic, &["physician"]);
+    let found = |q: &str| app.search_patients(&doctor, q).len();
+    assert_eq!(found("はなこ"), 0, "on no team yet");
+    app.handover(&w.coordinator, &w.case, "primary", &w.doctors[0], None).assert(200);
+    assert_eq!(found("はなこ"), 1, "the team's patient only, not the base's other Hanako");
+    assert_eq!(found("たなか"), 1);
+    assert_eq!(found("すずき"), 0);
+}
+
+/// Renames and case openings at another base, all at once: whichever commits first, the other
+/// base's index ends with the new name (on PostgreSQL the case locks the patient's row first).
+#[test]
+fn a_rename_racing_a_case_opening_elsewhere_leaves_the_new_name_indexed() {
+    let app = std::sync::Arc::new(spawn_app());
+    let w = app.world();
+    let (other, other_coordinator) = app.other_base("隣の拠点", "131016");
+    const N: usize = 8;
+    let patients: Vec<String> = (0..N)
+        .map(|i| {
+            let patient = app.register_patient(&w.coordinator, &format!("旧姓 {i}"), "キュウセイ ハナコ");
+            let case = app.open_case(&w.coordinator, &patient, &w.base);
+            app.join_as_nurse(&w.coordinator, &case, &w.nurse);
+            patient
+        })
+        .collect();
+    let bridge = app.as_practitioner(&w.nurse, &other, &["nurse", "coordinator"]);
+    let (a, ps, coordinator) = (app.clone(), patients.clone(), w.coordinator.clone());
+    let statuses = race(2 * N, move |i| {
+        let patient = &ps[i / 2];
+        if i % 2 == 0 {
+            let r = a.patch(
+                &format!("/api/v1/patients/{patient}"),
+                &coordinator,
+                "\"1\"",
+                &json!({"name": format!("新姓 {}", i / 2), "kana": "シンセイ ハナコ"}),
+            );
+            r.status
+        } else {
+            a.post("/api/v1/cases", &bridge, &json!({"patient_id": patient, "managing_organization_id": other})).status
+        }
+    });
+    assert!(statuses.iter().enumerate().all(|(i, s)| *s == if i % 2 == 0 { 200 } else { 201 }), "{statuses:?}");
+    let mut found = app.search_patients(&other_coordinator, "しんせい");
+    found.sort();
+    let mut expected = patients.clone();
+    expected.sort();
+    assert_eq!(found, expected);
+    assert_eq!(app.search_patients(&other_coordinator, "きゅうせい"), Vec::<String>::new());
 }
 
 #[test]
