@@ -537,6 +537,9 @@ pub fn cancel_open_for_case(conn: &mut DbConn, case: CaseId) -> DbResult<Vec<Bed
         }
     }
     let ids = cancelled;
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
     diesel::update(a::bed_allocations.filter(a::request_id.eq_any(&ids)).filter(a::released_at.is_null()))
         .set(a::released_at.eq(Some(at)))
         .execute(conn)?;

@@ -115,7 +115,20 @@ pub fn insert(
         .execute(conn)?;
     super::patients::index_case_org(conn, patient, managing_org)?;
     record(conn, new_id, None, CaseStatus::Referred, None, actor)?;
-    get(conn, new_id)
+    // As stored (the timestamps are already at the database's precision): no read back.
+    Ok(Case {
+        id: new_id,
+        patient_id: patient,
+        managing_organization_id: managing_org,
+        status: CaseStatus::Referred,
+        started_on: None,
+        ended_on: None,
+        close_reason: None,
+        notes: notes.map(str::to_owned),
+        version: 1,
+        created_at: utc(at),
+        updated_at: utc(at),
+    })
 }
 
 fn record(
@@ -178,6 +191,13 @@ pub struct TransitionEffects {
     pub close_reason: Option<CloseReason>,
 }
 
+#[derive(AsChangeset)]
+#[diesel(table_name = super::schema::cases)]
+struct Dates {
+    started_on: Option<NaiveDate>,
+    ended_on: Option<NaiveDate>,
+}
+
 /// Compare-and-set on the status: `Ok(false)` when the case is no longer in `from`, so two
 /// racing transitions cannot both win. Records the history step.
 #[tracing::instrument(skip(conn))]
@@ -196,16 +216,12 @@ pub fn transition(
             c::version.eq(c::version + 1),
             c::updated_at.eq(now()),
             c::close_reason.eq(effects.close_reason.as_ref().map(to_code).transpose()?),
+            // The dates in the same statement; a `None` leaves the column as it is.
+            Dates { started_on: effects.started_on, ended_on: effects.ended_on },
         ))
         .execute(conn)?;
     if changed == 0 {
         return Ok(false);
-    }
-    if let Some(d) = effects.started_on {
-        diesel::update(c::cases.find(case.to_string())).set(c::started_on.eq(d)).execute(conn)?;
-    }
-    if let Some(d) = effects.ended_on {
-        diesel::update(c::cases.find(case.to_string())).set(c::ended_on.eq(d)).execute(conn)?;
     }
     record(conn, case, Some(from), to, effects.close_reason, actor)?;
     Ok(true)

@@ -309,22 +309,10 @@ fn number(conn: &mut DbConn, events: Vec<Stored>) -> DbResult<()> {
             .load(conn)?
     };
     let at = now();
+    let mut rows = Vec::with_capacity(events.len());
+    let mut deliveries = Vec::new();
     for (i, ev) in events.into_iter().enumerate() {
         let seq = last - n + 1 + i64::try_from(i).unwrap_or(0);
-        diesel::insert_into(e::events)
-            .values((
-                e::seq.eq(seq),
-                e::id.eq(&ev.id),
-                e::kind.eq(&ev.kind),
-                e::resource_type.eq(&ev.resource_type),
-                e::resource_id.eq(&ev.resource_id),
-                e::case_id.eq(&ev.case_id),
-                e::org_a.eq(&ev.org_a),
-                e::org_b.eq(&ev.org_b),
-                e::occurred_at.eq(ev.occurred_at),
-                e::data.eq(&ev.data),
-            ))
-            .execute(conn)?;
         for (hook, org, types, sees_a, b_types) in &hooks {
             // A subscription whose stored lists cannot be read is skipped (and said so), rather
             // than stopping the numbering of every event.
@@ -340,22 +328,67 @@ fn number(conn: &mut DbConn, events: Vec<Stored>) -> DbResult<()> {
             let sees = (*sees_a && ev.org_a.as_ref() == Some(org))
                 || (ev.org_b.as_ref() == Some(org) && b_types.contains(&ev.resource_type));
             if wanted && sees {
-                diesel::insert_into(d::webhook_deliveries)
-                    .values((
-                        d::id.eq(uuid::Uuid::now_v7().to_string()),
-                        d::webhook_id.eq(hook),
-                        d::event_seq.eq(seq),
-                        d::status.eq("pending"),
-                        d::attempts.eq(0),
-                        d::next_attempt_at.eq(at),
-                        d::created_at.eq(at),
-                        d::updated_at.eq(at),
-                    ))
-                    .execute(conn)?;
+                deliveries.push((
+                    d::id.eq(uuid::Uuid::now_v7().to_string()),
+                    d::webhook_id.eq(hook.clone()),
+                    d::event_seq.eq(seq),
+                    d::status.eq("pending"),
+                    d::attempts.eq(0),
+                    d::next_attempt_at.eq(at),
+                    d::created_at.eq(at),
+                    d::updated_at.eq(at),
+                ));
+            }
+        }
+        rows.push((
+            e::seq.eq(seq),
+            e::id.eq(ev.id),
+            e::kind.eq(ev.kind),
+            e::resource_type.eq(ev.resource_type),
+            e::resource_id.eq(ev.resource_id),
+            e::case_id.eq(ev.case_id),
+            e::org_a.eq(ev.org_a),
+            e::org_b.eq(ev.org_b),
+            e::occurred_at.eq(ev.occurred_at),
+            e::data.eq(ev.data),
+        ));
+    }
+    match conn {
+        // One multi-row INSERT per table and batch (the sequencer numbers up to a few hundred at
+        // once): a round trip per row is what PostgreSQL must not be asked for.
+        DbConn::Pg(pg) => {
+            for chunk in chunks(rows) {
+                diesel::insert_into(e::events).values(chunk).execute(pg)?;
+            }
+            for chunk in chunks(deliveries) {
+                diesel::insert_into(d::webhook_deliveries).values(chunk).execute(pg)?;
+            }
+        }
+        // SQLite numbers each change's one or two events as it commits.
+        DbConn::Sqlite(_) => {
+            for row in rows {
+                diesel::insert_into(e::events).values(row).execute(conn)?;
+            }
+            for row in deliveries {
+                diesel::insert_into(d::webhook_deliveries).values(row).execute(conn)?;
             }
         }
     }
     Ok(())
+}
+
+/// `rows` in owned pieces small enough for one statement's bound parameters.
+fn chunks<T>(mut rows: Vec<T>) -> Vec<Vec<T>> {
+    const ROWS: usize = 500;
+    let mut out = Vec::new();
+    while rows.len() > ROWS {
+        let rest = rows.split_off(ROWS);
+        out.push(std::mem::replace(&mut rows, rest));
+    }
+    if !rows.is_empty() {
+        out.push(rows);
+    }
+    out
 }
 
 /// Who sees which events: the organization's coordinators see those of its cases and the sheets

@@ -167,11 +167,15 @@ fn index(conn: &mut DbConn, patient: PatientId, fields: &PatientFields) -> DbRes
 }
 
 /// Adds the patient to `org`'s search index when a case managed there opens (the organization sees
-/// the patient from now on). On PostgreSQL the patient's row is locked first, so that a rename
-/// running alongside either comes first (and this reads the new name) or waits for this case (and
-/// then indexes it with the new name itself).
+/// the patient from now on); nothing to do when `org` registered the patient. On PostgreSQL the
+/// patient's row is locked first, so that a rename running alongside either comes first (and this
+/// reads the new name) or waits for this case (and then indexes it with the new name itself).
 pub(crate) fn index_case_org(conn: &mut DbConn, patient: PatientId, org: OrganizationId) -> DbResult<()> {
     let (id, org) = (patient.to_string(), org.to_string());
+    let registered_by: String = p::patients.find(&id).select(p::registered_by).first(conn)?;
+    if registered_by == org {
+        return Ok(());
+    }
     let search_text: String = match conn {
         DbConn::Pg(pg) => p::patients.find(&id).select(p::search_text).for_update().first(pg)?,
         DbConn::Sqlite(_) => p::patients.find(&id).select(p::search_text).first(conn)?,

@@ -23,6 +23,15 @@ fn a_case_opens_referred_and_needs_a_primary_to_become_active() {
     r.assert(200);
     assert_eq!(r.body["status"], "active");
     assert!(r.body["started_on"].is_string());
+    // A creation answers the case as stored.
+    let patient = app.register_patient(&w.coordinator, "井上 和子", "イノウエ カズコ");
+    let created = app.post(
+        "/api/v1/cases",
+        &w.coordinator,
+        &json!({"patient_id": patient, "managing_organization_id": w.base, "notes": "週2回訪問"}),
+    );
+    created.assert(201);
+    assert_eq!(app.get(&format!("/api/v1/cases/{}", created.id()), &w.coordinator).body, created.body);
 }
 
 #[test]
@@ -36,7 +45,8 @@ fn the_state_machine_walks_hold_resume_close_and_refuses_the_rest() {
     r.assert_problem(409, "invalid_transition");
     assert_eq!(r.body["current_status"], "referred");
     app.handover(&w.coordinator, &w.case, "primary", &w.doctors[0], None).assert(200);
-    post("activate", json!({})).assert(200);
+    let started_on = post("activate", json!({})).body["started_on"].clone();
+    assert!(started_on.is_string());
     post("activate", json!({})).assert_problem(409, "invalid_transition");
     post("cancel", json!({})).assert_problem(409, "invalid_transition");
     assert_eq!(post("hold", json!({})).body["status"], "on_hold");
@@ -48,6 +58,8 @@ fn the_state_machine_walks_hold_resume_close_and_refuses_the_rest() {
     assert_eq!(closed.body["status"], "closed");
     assert_eq!(closed.body["close_reason"], "died_at_home");
     assert!(closed.body["ended_on"].is_string());
+    assert_eq!(closed.body["started_on"], started_on, "closing keeps the start date");
+    assert_eq!(app.get(&path, &w.coordinator).body, closed.body, "as stored");
     post("resume", json!({})).assert_problem(409, "invalid_transition");
     let history = app.get(&format!("{path}/history"), &w.coordinator);
     let steps: Vec<(String, String)> = history.body["items"]
