@@ -95,23 +95,8 @@ fn changes_sharing_a_commit_keep_or_lose_only_their_own_work() {
     use renkei::db::schema::bench_probe::dsl as b;
     use renkei::db::DbError;
 
-    let test_db = TestDb::create();
-    let settings = DbSettings {
-        backend: test_db.backend(),
-        pool_size: 4,
-        pool_timeout: Duration::from_secs(10),
-        sqlite_busy_timeout: Duration::from_secs(5),
-        sqlite_synchronous: "FULL".into(),
-    };
-    let db = Db::connect(&settings).expect("connect");
-    db.migrate().expect("migrate");
-    let insert = |c: &mut renkei::db::DbConn, id: String| -> Result<(), DbError> {
-        diesel::insert_into(b::bench_probe)
-            .values((b::id.eq(id), b::payload.eq("x"), b::created_at.eq(chrono::Utc::now().naive_utc())))
-            .execute(c)
-            .map(|_| ())
-            .map_err(DbError::from)
-    };
+    let (_test_db, db) = migrated_db();
+    let insert = |c: &mut renkei::db::DbConn, id: String| insert_probe(c, &id);
     let answers: Vec<(usize, Result<(), DbError>)> = actix_web::rt::System::new().block_on(async {
         let handles: Vec<_> = (0..200)
             .map(|i| {
@@ -158,4 +143,96 @@ fn changes_sharing_a_commit_keep_or_lose_only_their_own_work() {
     // And the writer still works.
     let after = actix_web::rt::System::new().block_on(db.write(move |c| insert(c, "after".into())));
     assert!(after.is_ok(), "{after:?}");
+}
+
+/// A batch whose commit fails loses every change in it, and each is answered retryable (503),
+/// even one that had failed on its own: its own refusal may have come from reading the batch's
+/// work, which is gone. A deferred foreign key, checked only at COMMIT, makes the commit fail.
+/// On PostgreSQL each change has its own transaction: only the trapped change fails.
+#[test]
+fn a_failed_commit_answers_every_change_of_its_batch_retryable() {
+    use diesel::prelude::*;
+    use renkei::db::DbError;
+
+    let (test_db, db) = migrated_db();
+    test_db
+        .raw("CREATE TABLE commit_trap (org TEXT REFERENCES organizations (id) DEFERRABLE INITIALLY DEFERRED)")
+        .expect("trap");
+    let insert = insert_probe;
+    let (slow, trapped, refused) = actix_web::rt::System::new().block_on(async {
+        // The writer is busy with a slow change while the other two queue: they share the next batch.
+        let slow = {
+            let db = db.clone();
+            actix_web::rt::spawn(async move {
+                db.write(move |c| {
+                    insert(c, "slow")?;
+                    std::thread::sleep(Duration::from_millis(300));
+                    Ok::<_, DbError>(())
+                })
+                .await
+            })
+        };
+        actix_web::rt::time::sleep(Duration::from_millis(100)).await;
+        let trapped = {
+            let db = db.clone();
+            actix_web::rt::spawn(async move {
+                db.write(move |c| {
+                    insert(c, "trapped")?;
+                    diesel::sql_query("INSERT INTO commit_trap (org) VALUES ('no such organization')").execute(c)?;
+                    Ok::<_, DbError>(())
+                })
+                .await
+            })
+        };
+        let refused = {
+            let db = db.clone();
+            actix_web::rt::spawn(async move {
+                db.write(move |c| {
+                    insert(c, "refused")?;
+                    Err::<(), _>(DbError::Rule("rule: refused after writing".into()))
+                })
+                .await
+            })
+        };
+        (slow.await.expect("task"), trapped.await.expect("task"), refused.await.expect("task"))
+    });
+    assert!(slow.is_ok(), "{slow:?}");
+    if test_db.is_postgres() {
+        assert!(trapped.is_err(), "{trapped:?}");
+        assert!(matches!(refused, Err(DbError::Rule(_))), "{refused:?}");
+    } else {
+        assert!(matches!(trapped, Err(DbError::Busy(_))), "{trapped:?}");
+        assert!(matches!(refused, Err(DbError::Busy(_))), "its own refusal does not stand: {refused:?}");
+    }
+    assert_eq!(test_db.count("bench_probe"), 1, "only the slow change is stored");
+    assert_eq!(test_db.count("commit_trap"), 0);
+    // And the writer still works.
+    let after = actix_web::rt::System::new().block_on(db.write(move |c| insert(c, "after")));
+    assert!(after.is_ok(), "{after:?}");
+}
+
+/// A database of the suite's backend with the schema, opened as the server opens it.
+fn migrated_db() -> (TestDb, Db) {
+    let test_db = TestDb::create();
+    let settings = DbSettings {
+        backend: test_db.backend(),
+        pool_size: 4,
+        pool_timeout: Duration::from_secs(10),
+        sqlite_busy_timeout: Duration::from_secs(5),
+        sqlite_synchronous: "FULL".into(),
+    };
+    let db = Db::connect(&settings).expect("connect");
+    db.migrate().expect("migrate");
+    (test_db, db)
+}
+
+/// One bare row, as a change's work.
+fn insert_probe(c: &mut renkei::db::DbConn, id: &str) -> Result<(), renkei::db::DbError> {
+    use diesel::prelude::*;
+    use renkei::db::schema::bench_probe::dsl as b;
+    diesel::insert_into(b::bench_probe)
+        .values((b::id.eq(id), b::payload.eq("x"), b::created_at.eq(chrono::Utc::now().naive_utc())))
+        .execute(c)
+        .map(|_| ())
+        .map_err(renkei::db::DbError::from)
 }
