@@ -141,14 +141,14 @@ fn a_base_finds_the_patients_of_the_cases_it_manages_by_name() {
     let found = |token: &str, q: &str| app.search_patients(token, q);
     assert_eq!(found(&other_coordinator, "けんさく"), Vec::<String>::new(), "not the other base's patient yet");
     app.open_case(&bridge, &patient, &other);
-    assert_eq!(found(&other_coordinator, "けんさく"), [patient.clone()], "the managing base's index has it");
-    assert_eq!(found(&other_coordinator, "検"), [patient.clone()], "a one-character key too");
-    assert_eq!(found(&w.coordinator, "けんさく"), [patient.clone()], "and the registering base still does");
+    assert_eq!(found(&other_coordinator, "けんさく"), vec![patient.clone()], "the managing base's index has it");
+    assert_eq!(found(&other_coordinator, "検"), vec![patient.clone()], "a one-character key too");
+    assert_eq!(found(&w.coordinator, "けんさく"), vec![patient.clone()], "and the registering base still does");
 
     app.rename_patient(&w.coordinator, &patient, "改名 花子", "カイメイ ハナコ");
-    assert_eq!(found(&other_coordinator, "かいめい"), [patient.clone()], "the rename reaches every base's index");
+    assert_eq!(found(&other_coordinator, "かいめい"), vec![patient.clone()], "the rename reaches every base's index");
     assert_eq!(found(&other_coordinator, "けんさく"), Vec::<String>::new());
-    assert_eq!(found(&w.coordinator, "かいめい"), [patient.clone()]);
+    assert_eq!(found(&w.coordinator, "かいめい"), vec![patient.clone()]);
 }
 
 /// A physician's search starts from the physician's teams: patients of the team are found, the
