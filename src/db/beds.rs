@@ -441,7 +441,7 @@ type Visible = Box<dyn BoxableExpression<r::bed_requests, MultiBackend, SqlType 
 
 /// The hospital's bed managers see requests addressed to it; the case's team and the base's
 /// coordinators see the case's requests.
-fn visible(scope: &BedScope) -> Visible {
+fn branches(scope: &BedScope) -> Vec<Visible> {
     // Only the scope's own conditions: a constant `1 = 0 OR …` in front kept SQLite from
     // using their indexes (a physician's case list walked every case).
     let mut parts: Vec<Visible> = Vec::new();
@@ -459,6 +459,11 @@ fn visible(scope: &BedScope) -> Visible {
         parts.push(Box::new(r::case_id.eq_any(super::cases::current_cases_of!(member.to_string()))));
     }
     parts
+}
+
+/// Every way of seeing at once, for a read of one row by id.
+fn visible(scope: &BedScope) -> Visible {
+    branches(scope)
         .into_iter()
         .reduce(|a, b| Box::new(a.or(b)))
         .unwrap_or_else(|| Box::new(diesel::dsl::sql::<diesel::sql_types::Bool>("1 = 0")))
@@ -579,20 +584,29 @@ pub struct Filter {
 }
 
 pub fn list(conn: &mut DbConn, scope: &BedScope, f: &Filter, page: &PageRequest) -> DbResult<Page<BedRequest>> {
-    let mut q = r::bed_requests.select(RequestRow::as_select()).filter(visible(scope)).into_boxed();
-    if let Some(s) = &f.status {
-        q = q.filter(r::status.eq(to_code(s)?));
-    }
-    if let Some(h) = f.hospital_id {
-        q = q.filter(r::hospital_id.eq(h.to_string()));
-    }
-    if let Some(cid) = f.case_id {
-        q = q.filter(r::case_id.eq(cid.to_string()));
-    }
-    if let Some(after) = &page.after {
-        q = q.filter(r::id.gt(after.clone()));
-    }
-    let rows: Vec<RequestRow> = q.order(r::id.asc()).limit(page.fetch_limit()).load(conn)?;
+    // One query per way of seeing, merged: an `OR` of them can walk every request in id order
+    // on PostgreSQL.
+    let rows = super::union_pages(
+        branches(scope),
+        page.fetch_limit(),
+        |x: &RequestRow| x.id.clone(),
+        |visible| {
+            let mut q = r::bed_requests.select(RequestRow::as_select()).filter(visible).into_boxed();
+            if let Some(s) = &f.status {
+                q = q.filter(r::status.eq(to_code(s)?));
+            }
+            if let Some(h) = f.hospital_id {
+                q = q.filter(r::hospital_id.eq(h.to_string()));
+            }
+            if let Some(cid) = f.case_id {
+                q = q.filter(r::case_id.eq(cid.to_string()));
+            }
+            if let Some(after) = &page.after {
+                q = q.filter(r::id.gt(after.clone()));
+            }
+            Ok(q.order(r::id.asc()).limit(page.fetch_limit()).load::<RequestRow>(conn)?)
+        },
+    )?;
     let items = render(conn, rows)?;
     Ok(page.finish(items, |x| x.id.to_string()))
 }

@@ -393,6 +393,22 @@ where
     }
 }
 
+/// Runs `run` once per way of seeing (each a page in key order from the cursor) and merges the
+/// pages into one (see [`merge_branches`]).
+pub(crate) fn union_pages<V, R, K: Ord>(
+    branches: Vec<V>,
+    limit: i64,
+    key: impl Fn(&R) -> K,
+    mut run: impl FnMut(V) -> DbResult<Vec<R>>,
+) -> DbResult<Vec<R>> {
+    let merge = branches.len() > 1;
+    let mut rows = Vec::new();
+    for branch in branches {
+        rows.extend(run(branch)?);
+    }
+    Ok(if merge { merge_branches(rows, key, limit) } else { rows })
+}
+
 /// Merges the rows of several queries of one page (each in key order from the same cursor, each
 /// at most `limit` rows): in key order, each row once, the first `limit`.
 pub(crate) fn merge_branches<R, K: Ord>(mut rows: Vec<R>, key: impl Fn(&R) -> K, limit: i64) -> Vec<R> {

@@ -114,7 +114,7 @@ type Visible = Box<dyn BoxableExpression<g::backup_registrations, MultiBackend, 
 
 /// The hospital's bed managers see the registrations addressed to it; the case's team and the
 /// base's coordinators see the case's.
-fn visible(scope: &BedScope) -> Visible {
+fn branches(scope: &BedScope) -> Vec<Visible> {
     // Only the scope's own conditions: a constant `1 = 0 OR …` in front kept SQLite from
     // using their indexes (a physician's case list walked every case).
     let mut parts: Vec<Visible> = Vec::new();
@@ -129,6 +129,11 @@ fn visible(scope: &BedScope) -> Visible {
         parts.push(Box::new(g::case_id.eq_any(super::cases::current_cases_of!(member.to_string()))));
     }
     parts
+}
+
+/// Every way of seeing at once, for a read of one row by id.
+fn visible(scope: &BedScope) -> Visible {
+    branches(scope)
         .into_iter()
         .reduce(|a, b| Box::new(a.or(b)))
         .unwrap_or_else(|| Box::new(diesel::dsl::sql::<diesel::sql_types::Bool>("1 = 0")))
@@ -219,26 +224,35 @@ pub struct Filter {
 }
 
 pub fn list(conn: &mut DbConn, scope: &BedScope, f: &Filter, page: &PageRequest) -> DbResult<Page<Registration>> {
-    let mut q = g::backup_registrations.select(Row::as_select()).filter(visible(scope)).into_boxed();
-    if let Some(s) = &f.status {
-        q = q.filter(g::status.eq(to_code(s)?));
-    }
-    if let Some(h) = f.hospital_id {
-        q = q.filter(g::hospital_id.eq(h.to_string()));
-    }
-    if let Some(cid) = f.case_id {
-        q = q.filter(g::case_id.eq(cid.to_string()));
-    }
-    if let Some(p) = f.patient_id {
-        q = q.filter(g::patient_id.eq(p.to_string()));
-    }
-    if let Some(d) = f.exchange_due_before {
-        q = q.filter(g::status.eq(to_code(&RegistrationStatus::Active)?)).filter(g::next_exchange_due.lt(d));
-    }
-    if let Some(after) = &page.after {
-        q = q.filter(g::id.gt(after.clone()));
-    }
-    let rows: Vec<Row> = q.order(g::id.asc()).limit(page.fetch_limit()).load(conn)?;
+    // One query per way of seeing, merged: an `OR` of them can walk every registration in id
+    // order on PostgreSQL.
+    let rows = super::union_pages(
+        branches(scope),
+        page.fetch_limit(),
+        |x: &Row| x.id.clone(),
+        |visible| {
+            let mut q = g::backup_registrations.select(Row::as_select()).filter(visible).into_boxed();
+            if let Some(s) = &f.status {
+                q = q.filter(g::status.eq(to_code(s)?));
+            }
+            if let Some(h) = f.hospital_id {
+                q = q.filter(g::hospital_id.eq(h.to_string()));
+            }
+            if let Some(cid) = f.case_id {
+                q = q.filter(g::case_id.eq(cid.to_string()));
+            }
+            if let Some(p) = f.patient_id {
+                q = q.filter(g::patient_id.eq(p.to_string()));
+            }
+            if let Some(d) = f.exchange_due_before {
+                q = q.filter(g::status.eq(to_code(&RegistrationStatus::Active)?)).filter(g::next_exchange_due.lt(d));
+            }
+            if let Some(after) = &page.after {
+                q = q.filter(g::id.gt(after.clone()));
+            }
+            Ok(q.order(g::id.asc()).limit(page.fetch_limit()).load::<Row>(conn)?)
+        },
+    )?;
     let day = today();
     let items = rows.into_iter().map(|r| r.into_registration(day)).collect::<DbResult<Vec<_>>>()?;
     Ok(page.finish(items, |x| x.id.to_string()))

@@ -476,3 +476,24 @@ fn discharge_to_long_term_care_or_a_move_closes_the_case_with_its_reason() {
         assert_eq!((case.body["status"].as_str(), case.body["close_reason"].as_str()), (Some("closed"), Some(reason)));
     }
 }
+
+/// A reader who sees bed requests two ways (managed here, on a team elsewhere) pages through
+/// them one at a time: each once, in order (one query per way, merged).
+#[test]
+fn a_reader_seeing_two_ways_pages_through_bed_requests_once_each() {
+    let app = spawn_app();
+    let x = ward(&app);
+    let here = request(&app, &x, &x.doctor, "emergency", &[]);
+    here.assert(201);
+    let (case, doctor, both) = app.case_elsewhere_on_the_nurses_team(&x.w);
+    let there = app.post(
+        "/api/v1/bed-requests",
+        &doctor,
+        &json!({"case_id": case, "kind": "urgent", "hospital_id": x.hospital, "needs": [], "reason": "発熱"}),
+    );
+    there.assert(201);
+    let mut expected = vec![here.id(), there.id()];
+    expected.sort();
+    assert_eq!(app.page_through("/api/v1/bed-requests", &both), expected);
+    assert_eq!(app.ids_of(&app.get("/api/v1/bed-requests?limit=10", &both)), expected, "one page: each once");
+}

@@ -307,6 +307,28 @@ impl TestApp {
         .assert(201);
     }
 
+    /// An active case at another base, with `w.doctors[1]` as its primary and `w.nurse` on its
+    /// team; `w.nurse` also joins `w.case`. Returns the other case and its primary's token, and
+    /// a reader who sees both ways: `w.nurse` as a nurse and coordinator of `w.base`.
+    pub fn case_elsewhere_on_the_nurses_team(&self, w: &World) -> (String, String, String) {
+        let (other_base, other_coordinator) = self.other_base("港区医師会", "131032");
+        let patient = self.register_patient(&other_coordinator, "木村 一郎", "キムラ イチロウ");
+        let case = self.open_case(&other_coordinator, &patient, &other_base);
+        self.handover(&other_coordinator, &case, "primary", &w.doctors[1], None).assert(200);
+        self.post(&format!("/api/v1/cases/{case}/activate"), &other_coordinator, &json!({})).assert(200);
+        self.join_as_nurse(&other_coordinator, &case, &w.nurse);
+        self.join_as_nurse(&w.coordinator, &w.case, &w.nurse);
+        let doctor = self.as_practitioner(&w.doctors[1], &w.clinic, &["physician"]);
+        let both = self.as_practitioner(&w.nurse, &w.base, &["nurse", "coordinator"]);
+        (case, doctor, both)
+    }
+
+    /// The ids of a list page's items.
+    pub fn ids_of(&self, page: &Resp) -> Vec<String> {
+        page.assert(200);
+        page.body["items"].as_array().expect("items").iter().map(|x| x["id"].as_str().expect("id").to_owned()).collect()
+    }
+
     /// The ids of every item of a list, read one item per page by following `next_cursor`.
     pub fn page_through(&self, path: &str, token: &str) -> Vec<String> {
         let mut seen = Vec::new();
@@ -317,10 +339,7 @@ impl TestApp {
                 None => format!("{path}?limit=1"),
             };
             let page = self.get(&url, token);
-            page.assert(200);
-            seen.extend(
-                page.body["items"].as_array().expect("items").iter().map(|x| x["id"].as_str().expect("id").to_owned()),
-            );
+            seen.extend(self.ids_of(&page));
             match page.body["next_cursor"].as_str() {
                 Some(next) => cursor = Some(next.to_owned()),
                 None => return seen,
@@ -404,9 +423,7 @@ impl TestApp {
 
     /// The ids of the patients a search for `q` finds (first page).
     pub fn search_patients(&self, token: &str, q: &str) -> Vec<String> {
-        let r = self.get(&format!("/api/v1/patients?q={}&limit=100", crate::organizations::url_encode(q)), token);
-        r.assert(200);
-        r.body["items"].as_array().expect("items").iter().map(|p| p["id"].as_str().expect("id").to_owned()).collect()
+        self.ids_of(&self.get(&format!("/api/v1/patients?q={}&limit=100", crate::organizations::url_encode(q)), token))
     }
 
     /// Renames the patient (reading its current version first).

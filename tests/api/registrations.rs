@@ -148,3 +148,26 @@ fn ten_racing_activations_for_one_patient_leave_one_active() {
     let active = app.get(&format!("/api/v1/backup-registrations?case_id={}&status=active", r.w.case), &r.w.coordinator);
     assert_eq!(active.body["items"].as_array().unwrap().len(), 1);
 }
+
+/// A reader who sees registrations two ways (managed here, on a team elsewhere) pages through
+/// them one at a time: each once, in order (one query per way, merged).
+#[test]
+fn a_reader_seeing_two_ways_pages_through_registrations_once_each() {
+    let app = spawn_app();
+    let r = region(&app);
+    let (h, _) = hospital(&app, "千代田中央病院");
+    let here = register(&app, &r, &r.doctor, &h);
+    here.assert(201);
+    let (case, doctor, both) = app.case_elsewhere_on_the_nurses_team(&r.w);
+    let there = app.post(
+        "/api/v1/backup-registrations",
+        &doctor,
+        &json!({"case_id": case, "hospital_id": h, "consent_obtained_on": "2026-11-01",
+                "summary": "慢性腎不全。急変時は入院加療を希望。"}),
+    );
+    there.assert(201);
+    let mut expected = vec![here.id(), there.id()];
+    expected.sort();
+    assert_eq!(app.page_through("/api/v1/backup-registrations", &both), expected);
+    assert_eq!(app.ids_of(&app.get("/api/v1/backup-registrations?limit=10", &both)), expected, "one page: each once");
+}
