@@ -79,6 +79,11 @@ impl From<DieselError> for DbError {
             {
                 DbError::Busy("database is locked")
             }
+            // PostgreSQL chose this transaction to break a lock cycle: retryable, like a
+            // serialization failure (diesel has no kind for SQLSTATE 40P01).
+            DieselError::DatabaseError(_, info) if info.message().contains("deadlock detected") => {
+                DbError::Busy("deadlock")
+            }
             DieselError::RollbackErrorOnCommit { commit_error, .. } => DbError::from(*commit_error),
             other => DbError::Other(other.to_string()),
         }
@@ -458,4 +463,43 @@ pub fn to_json<T: serde::Serialize>(value: &T) -> DbResult<String> {
 /// Parses a stored id.
 pub fn id<T: std::str::FromStr>(what: &str, text: &str) -> DbResult<T> {
     text.parse().map_err(|_| corrupt(what))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Info(&'static str);
+
+    impl diesel::result::DatabaseErrorInformation for Info {
+        fn message(&self) -> &str {
+            self.0
+        }
+        fn details(&self) -> Option<&str> {
+            None
+        }
+        fn hint(&self) -> Option<&str> {
+            None
+        }
+        fn table_name(&self) -> Option<&str> {
+            None
+        }
+        fn column_name(&self) -> Option<&str> {
+            None
+        }
+        fn constraint_name(&self) -> Option<&str> {
+            None
+        }
+        fn statement_position(&self) -> Option<i32> {
+            None
+        }
+    }
+
+    #[test]
+    fn a_deadlock_is_retryable_and_other_unknown_errors_are_not() {
+        let error = |m: &'static str| DieselError::DatabaseError(DatabaseErrorKind::Unknown, Box::new(Info(m)));
+        assert!(matches!(DbError::from(error("deadlock detected")), DbError::Busy(_)));
+        assert!(matches!(DbError::from(error("database is locked")), DbError::Busy(_)));
+        assert!(matches!(DbError::from(error("something else")), DbError::Other(_)));
+    }
 }

@@ -168,8 +168,11 @@ fn index(conn: &mut DbConn, patient: PatientId, fields: &PatientFields) -> DbRes
 
 /// Adds the patient to `org`'s search index when a case managed there opens (the organization sees
 /// the patient from now on); nothing to do when `org` registered the patient. On PostgreSQL the
-/// patient's row is locked first, so that a rename running alongside either comes first (and this
-/// reads the new name) or waits for this case (and then indexes it with the new name itself).
+/// name is read under the patient's row lock, so that a rename running alongside either commits
+/// first (and this reads the new name) or waits for this case (and then indexes it with the new
+/// name itself). `FOR NO KEY UPDATE`, not `FOR UPDATE`: the case's own foreign key holds a
+/// `KEY SHARE` lock on the patient, and two cases opening at once for one patient would each
+/// wait for the other's (a deadlock); the rename's `UPDATE` still conflicts with it.
 pub(crate) fn index_case_org(conn: &mut DbConn, patient: PatientId, org: OrganizationId) -> DbResult<()> {
     let (id, org) = (patient.to_string(), org.to_string());
     let registered_by: String = p::patients.find(&id).select(p::registered_by).first(conn)?;
@@ -177,7 +180,7 @@ pub(crate) fn index_case_org(conn: &mut DbConn, patient: PatientId, org: Organiz
         return Ok(());
     }
     let search_text: String = match conn {
-        DbConn::Pg(pg) => p::patients.find(&id).select(p::search_text).for_update().first(pg)?,
+        DbConn::Pg(pg) => p::patients.find(&id).select(p::search_text).for_no_key_update().first(pg)?,
         DbConn::Sqlite(_) => p::patients.find(&id).select(p::search_text).first(conn)?,
     };
     let indexed = diesel::select(diesel::dsl::exists(

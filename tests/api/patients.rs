@@ -140,11 +140,14 @@ fn a_base_finds_the_patients_of_the_cases_it_manages_by_name() {
     let bridge = app.as_practitioner(&w.nurse, &other, &["nurse", "coordinator"]);
     let found = |token: &str, q: &str| app.search_patients(token, q);
     assert_eq!(found(&other_coordinator, "けんさく"), Vec::<String>::new(), "not the other base's patient yet");
-    app.open_case(&bridge, &patient, &other);
+    let elsewhere = app.open_case(&bridge, &patient, &other);
     assert_eq!(found(&other_coordinator, "けんさく"), vec![patient.clone()], "the managing base's index has it");
     assert_eq!(found(&other_coordinator, "検"), vec![patient.clone()], "a one-character key too");
     assert_eq!(found(&w.coordinator, "けんさく"), vec![patient.clone()], "and the registering base still does");
 
+    // The base still sees the patient of a case it cancelled, and still finds it.
+    app.post(&format!("/api/v1/cases/{elsewhere}/cancel"), &other_coordinator, &json!({})).assert(200);
+    assert_eq!(found(&other_coordinator, "けんさく"), vec![patient.clone()], "a closed case keeps it found");
     app.rename_patient(&w.coordinator, &patient, "改名 花子", "カイメイ ハナコ");
     assert_eq!(found(&other_coordinator, "かいめい"), vec![patient.clone()], "the rename reaches every base's index");
     assert_eq!(found(&other_coordinator, "けんさく"), Vec::<String>::new());
@@ -230,4 +233,46 @@ fn patch_needs_if_match_and_the_right_role() {
     // Someone else's patient is not found, not forbidden.
     let stranger = app.coordinator_of(&app.clinic("別の拠点"));
     app.patch(&path, &stranger, "\"2\"", &json!({"phone": "03-9999-0000"})).assert_problem(404, "not_found");
+}
+
+/// A reader who sees a patient two ways (managed here and on its team) finds it once; a patient
+/// seen only from a team elsewhere is found through the team.
+#[test]
+fn a_reader_seeing_two_ways_finds_each_patient_once() {
+    let app = spawn_app();
+    let w = app.world();
+    let (_, _, both) = app.case_elsewhere_on_the_nurses_team(&w);
+    assert_eq!(app.search_patients(&both, "たなか"), vec![w.patient.clone()]);
+    assert_eq!(app.search_patients(&both, "きむら").len(), 1);
+}
+
+/// Cases opening at once for one patient at two organizations that did not register it: each
+/// organization ends with one open case, the others are refused as duplicates, and none fails
+/// (on PostgreSQL each case locks the patient's row to index it; a lock that conflicted with
+/// the case's own foreign-key lock deadlocked).
+#[test]
+fn cases_opening_at_once_at_two_organizations_for_one_patient_do_not_deadlock() {
+    let app = std::sync::Arc::new(spawn_app());
+    let w = app.world();
+    let patient = app.register_patient(&w.coordinator, "同時 花子", "ドウジ ハナコ");
+    let case = app.open_case(&w.coordinator, &patient, &w.base);
+    app.join_as_nurse(&w.coordinator, &case, &w.nurse);
+    let orgs: Vec<(String, String)> = ["北の拠点", "南の拠点"]
+        .iter()
+        .map(|name| {
+            let (org, _) = app.other_base(name, "131016");
+            let bridge = app.as_practitioner(&w.nurse, &org, &["nurse", "coordinator"]);
+            (org, bridge)
+        })
+        .collect();
+    let (a, p, o) = (app.clone(), patient.clone(), orgs.clone());
+    let statuses = race(12, move |i| {
+        let (org, token) = &o[i % 2];
+        a.post("/api/v1/cases", token, &json!({"patient_id": p, "managing_organization_id": org})).status
+    });
+    assert_eq!(statuses.iter().filter(|s| **s == 201).count(), 2, "{statuses:?}");
+    assert!(statuses.iter().all(|s| *s == 201 || *s == 409), "{statuses:?}");
+    for (_, token) in &orgs {
+        assert_eq!(app.search_patients(token, "どうじ"), vec![patient.clone()]);
+    }
 }

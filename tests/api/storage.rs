@@ -161,10 +161,13 @@ fn a_failed_commit_answers_every_change_of_its_batch_retryable() {
     let insert = insert_probe;
     let (slow, trapped, refused) = actix_web::rt::System::new().block_on(async {
         // The writer is busy with a slow change while the other two queue: they share the next batch.
+        let running = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let signal = running.clone();
         let slow = {
             let db = db.clone();
             actix_web::rt::spawn(async move {
                 db.write(move |c| {
+                    signal.store(true, std::sync::atomic::Ordering::SeqCst);
                     insert(c, "slow")?;
                     std::thread::sleep(Duration::from_millis(300));
                     Ok::<_, DbError>(())
@@ -172,7 +175,9 @@ fn a_failed_commit_answers_every_change_of_its_batch_retryable() {
                 .await
             })
         };
-        actix_web::rt::time::sleep(Duration::from_millis(100)).await;
+        while !running.load(std::sync::atomic::Ordering::SeqCst) {
+            actix_web::rt::time::sleep(Duration::from_millis(5)).await;
+        }
         let trapped = {
             let db = db.clone();
             actix_web::rt::spawn(async move {
