@@ -161,11 +161,20 @@ fn kana_name(i: usize) -> (String, String) {
         ("和子", "カズコ"),
         ("進", "ススム"),
     ];
-    // Scattered, so that neighbouring numbers do not share a reading's start.
-    let h = i.wrapping_mul(2_654_435_761) % 12_800;
+    // Scattered by a full 64-bit mix (splitmix64). A multiplicative hash modulo 12,800 kept the
+    // residues of `i`: the patients of base `i % bases` had only a tenth of the readings, so a
+    // base's search matched 10× (at 500,000: 100×) more of its own patients than a real one would.
+    let h = usize::try_from(splitmix64(i as u64) % 12_800).unwrap_or(0);
     let family_kana = format!("{}{}{}", SYLLABLES[h % 40], SYLLABLES[(h / 40) % 40], ENDINGS[(h / 1600) % 8]);
     let (g, gk) = GIVEN[(i / FAMILY.len()) % GIVEN.len()];
     (format!("{} {g}{}", FAMILY[i % FAMILY.len()], i / 48), format!("{family_kana} {gk}"))
+}
+
+fn splitmix64(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
 }
 
 fn parallel<T: Send + 'static>(n: usize, threads: usize, f: impl Fn(usize) -> T + Send + Sync + 'static) -> Vec<T> {
