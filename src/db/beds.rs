@@ -11,7 +11,7 @@ use super::schema::bed_requests::dsl as r;
 use super::schema::beds::dsl as b;
 use super::schema::cases::dsl as c;
 use super::schema::respite_policies::dsl as rp;
-use super::{from_code, from_json, id, now, to_code, to_json, utc, DbConn, DbError, DbResult, MultiBackend};
+use super::{from_code, from_json, id, now, to_code, to_json, utc, DbConn, DbError, DbResult};
 use crate::auth::policy::BedScope;
 use crate::domain::bed::{
     Allocation, Alternative, Bed, BedFields, BedKind, BedRequest, BedStatus, DeclineReason, Disposition, RequestStatus,
@@ -437,7 +437,7 @@ pub fn patient_of(conn: &mut DbConn, request: BedRequestId) -> DbResult<Option<P
     found.map(|p| id("patient_id", &p)).transpose()
 }
 
-type Visible = Box<dyn BoxableExpression<r::bed_requests, MultiBackend, SqlType = diesel::sql_types::Bool>>;
+type Visible = super::Cond<r::bed_requests>;
 
 /// The hospital's bed managers see requests addressed to it; the case's team and the base's
 /// coordinators see the case's requests.
@@ -463,10 +463,7 @@ fn branches(scope: &BedScope) -> Vec<Visible> {
 
 /// Every way of seeing at once, for a read of one row by id.
 fn visible(scope: &BedScope) -> Visible {
-    branches(scope)
-        .into_iter()
-        .reduce(|a, b| Box::new(a.or(b)))
-        .unwrap_or_else(|| Box::new(diesel::dsl::sql::<diesel::sql_types::Bool>("1 = 0")))
+    super::any_of(branches(scope))
 }
 
 pub fn get_visible_request(conn: &mut DbConn, request: BedRequestId, scope: &BedScope) -> DbResult<BedRequest> {

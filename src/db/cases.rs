@@ -6,7 +6,7 @@ use diesel::prelude::*;
 use super::schema::case_status_history::dsl as h;
 use super::schema::cases::dsl as c;
 use super::schema::patients::dsl as p;
-use super::{from_code, id, now, to_code, utc, DbConn, DbError, DbResult, MultiBackend};
+use super::{from_code, id, now, to_code, utc, DbConn, DbError, DbResult};
 use crate::auth::policy::CaseScope;
 use crate::domain::case::{Case, CaseStatus, CloseReason, StatusChange};
 use crate::domain::ids::{CaseId, OrganizationId, PatientId, PractitionerId};
@@ -62,10 +62,10 @@ macro_rules! current_cases_of {
 }
 pub(crate) use current_cases_of;
 
-type Visible = Box<dyn BoxableExpression<c::cases, MultiBackend, SqlType = diesel::sql_types::Bool>>;
+type Visible = super::Cond<c::cases>;
 
 fn visible(scope: &CaseScope) -> Visible {
-    branches(scope).into_iter().reduce(|a, b| Box::new(a.or(b))).unwrap_or_else(nothing)
+    super::any_of(branches(scope))
 }
 
 /// The scope's conditions, one per way of seeing a case (none when it sees nothing). Only the
@@ -83,10 +83,6 @@ fn branches(scope: &CaseScope) -> Vec<Visible> {
         parts.push(Box::new(c::id.eq_any(current_cases_of!(member.to_string()))));
     }
     parts
-}
-
-fn nothing() -> Visible {
-    Box::new(diesel::dsl::sql::<diesel::sql_types::Bool>("1 = 0"))
 }
 
 /// Opens a `referred` case and records its first history step.
@@ -283,15 +279,12 @@ pub struct Filter {
 /// case of the region in id order to fill a page.
 #[tracing::instrument(skip(conn))]
 pub fn list(conn: &mut DbConn, scope: &CaseScope, filter: &Filter, page: &PageRequest) -> DbResult<Page<Case>> {
-    let mut rows: Vec<Row> = Vec::new();
-    let branches = branches(scope);
-    let single = branches.len() <= 1;
-    for branch in branches {
-        rows.extend(list_branch(conn, branch, filter, page)?);
-    }
-    if !single {
-        rows = super::merge_branches(rows, |r| r.id.clone(), page.fetch_limit());
-    }
+    let rows = super::union_pages(
+        branches(scope),
+        page.fetch_limit(),
+        |r: &Row| r.id.clone(),
+        |visible| list_branch(conn, visible, filter, page),
+    )?;
     let items = rows.into_iter().map(Case::try_from).collect::<DbResult<Vec<_>>>()?;
     Ok(page.finish(items, |x| x.id.to_string()))
 }

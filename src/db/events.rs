@@ -14,9 +14,7 @@ use super::schema::event_outbox::dsl as o;
 use super::schema::events::dsl as e;
 use super::schema::webhook_deliveries::dsl as d;
 use super::schema::webhooks::dsl as w;
-use super::{
-    care_team, cases, from_json, id, now, registrations, screenings, to_json, utc, DbConn, DbResult, MultiBackend,
-};
+use super::{care_team, cases, from_json, id, now, registrations, screenings, to_json, utc, DbConn, DbResult};
 use crate::domain::ids::{CaseId, OrganizationId, PractitionerId};
 
 /// An event as the feed and webhooks answer it.
@@ -409,7 +407,7 @@ impl EventScope {
     }
 }
 
-type Visible = Box<dyn BoxableExpression<e::events, MultiBackend, SqlType = diesel::sql_types::Bool>>;
+type Visible = super::Cond<e::events>;
 
 /// The ways the scope sees events, one condition each (none when it sees nothing). Only the
 /// scope's own: a constant `1 = 0 OR …` in front kept SQLite from using their indexes.
@@ -463,19 +461,18 @@ const COLUMNS: (e::seq, e::id, e::kind, e::resource_type, e::resource_id, e::cas
 /// from the cursor, merged: an `OR` of them kept PostgreSQL off their indexes, walking every
 /// event after the cursor (all of them, for a client starting from 0).
 pub fn list(conn: &mut DbConn, scope: &EventScope, after: i64, types: &[String], limit: i64) -> DbResult<Vec<Event>> {
-    let branches = branches(scope);
-    let merge = branches.len() > 1;
-    let mut rows: Vec<Row> = Vec::new();
-    for visible in branches {
-        let mut q = e::events.select(COLUMNS).filter(e::seq.gt(after)).filter(visible).into_boxed();
-        if !types.is_empty() {
-            q = q.filter(e::kind.eq_any(types.to_vec()));
-        }
-        rows.extend(q.order(e::seq.asc()).limit(limit).load::<Row>(conn)?);
-    }
-    if merge {
-        rows = super::merge_branches(rows, |r| r.seq, limit);
-    }
+    let rows = super::union_pages(
+        branches(scope),
+        limit,
+        |r: &Row| r.seq,
+        |visible| {
+            let mut q = e::events.select(COLUMNS).filter(e::seq.gt(after)).filter(visible).into_boxed();
+            if !types.is_empty() {
+                q = q.filter(e::kind.eq_any(types.to_vec()));
+            }
+            Ok(q.order(e::seq.asc()).limit(limit).load::<Row>(conn)?)
+        },
+    )?;
     rows.into_iter().map(Row::into_event).collect()
 }
 

@@ -398,6 +398,17 @@ where
     }
 }
 
+/// A condition on `T`'s rows, boxed (one way of seeing them, or several joined).
+pub(crate) type Cond<T> = Box<dyn BoxableExpression<T, MultiBackend, SqlType = diesel::sql_types::Bool>>;
+
+/// Any of the ways of seeing at once (for a read of one row by id); false when there are none.
+pub(crate) fn any_of<T: 'static>(parts: Vec<Cond<T>>) -> Cond<T> {
+    parts
+        .into_iter()
+        .reduce(|a, b| Box::new(a.or(b)))
+        .unwrap_or_else(|| Box::new(diesel::dsl::sql::<diesel::sql_types::Bool>("1 = 0")))
+}
+
 /// Runs `run` once per way of seeing (each a page in key order from the cursor) and merges the
 /// pages into one (see [`merge_branches`]).
 pub(crate) fn union_pages<V, R, K: Ord>(
@@ -416,7 +427,7 @@ pub(crate) fn union_pages<V, R, K: Ord>(
 
 /// Merges the rows of several queries of one page (each in key order from the same cursor, each
 /// at most `limit` rows): in key order, each row once, the first `limit`.
-pub(crate) fn merge_branches<R, K: Ord>(mut rows: Vec<R>, key: impl Fn(&R) -> K, limit: i64) -> Vec<R> {
+fn merge_branches<R, K: Ord>(mut rows: Vec<R>, key: impl Fn(&R) -> K, limit: i64) -> Vec<R> {
     rows.sort_by_cached_key(&key);
     rows.dedup_by(|a, b| key(a) == key(b));
     rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));

@@ -6,7 +6,7 @@ use super::schema::cases::dsl as c;
 use super::schema::patient_org_grams::dsl as og;
 use super::schema::patient_search_grams::dsl as g;
 use super::schema::patients::dsl as p;
-use super::{from_code, from_json, id, now, to_code, to_json, utc, DbConn, DbResult, MultiBackend};
+use super::{from_code, from_json, id, now, to_code, to_json, utc, DbConn, DbResult};
 use crate::auth::policy::CaseScope;
 use crate::domain::ids::{OrganizationId, PatientId};
 use crate::domain::patient::{Patient, PatientFields};
@@ -131,23 +131,29 @@ pub fn insert(conn: &mut DbConn, fields: &PatientFields, registered_by: Organiza
             p::updated_at.eq(at),
         ))
         .execute(conn)?;
-    index(conn, new_id, fields)?;
+    index(conn, new_id, fields, &[registered_by.to_string()])?;
     get(conn, new_id)
 }
 
-/// (Re)writes the patient's entries in the search indexes: the region's, and one per organization
-/// that sees the patient (the one that registered it and every one managing a case of it).
-fn index(conn: &mut DbConn, patient: PatientId, fields: &PatientFields) -> DbResult<()> {
+/// Rewrites a renamed patient's entries in the search indexes, for every organization that sees
+/// it (the one that registered it and every one managing a case of it).
+fn reindex(conn: &mut DbConn, patient: PatientId, fields: &PatientFields) -> DbResult<()> {
     let id = patient.to_string();
-    let grams = text::bigrams(&text::search_text(&fields.name, Some(&fields.kana)));
     diesel::delete(g::patient_search_grams.filter(g::patient_id.eq(&id))).execute(conn)?;
     diesel::delete(og::patient_org_grams.filter(og::patient_id.eq(&id))).execute(conn)?;
-    let region: Vec<_> = grams.iter().map(|gram| (g::gram.eq(gram.clone()), g::patient_id.eq(id.clone()))).collect();
     let mut orgs: Vec<String> =
         c::cases.filter(c::patient_id.eq(&id)).select(c::managing_organization_id).load(conn)?;
     orgs.push(p::patients.find(&id).select(p::registered_by).first(conn)?);
     orgs.sort();
     orgs.dedup();
+    index(conn, patient, fields, &orgs)
+}
+
+/// Writes the patient's entries in the search indexes: the region's, and `orgs`' own.
+fn index(conn: &mut DbConn, patient: PatientId, fields: &PatientFields, orgs: &[String]) -> DbResult<()> {
+    let id = patient.to_string();
+    let grams = text::bigrams(&text::search_text(&fields.name, Some(&fields.kana)));
+    let region: Vec<_> = grams.iter().map(|gram| (g::gram.eq(gram.clone()), g::patient_id.eq(id.clone()))).collect();
     match conn {
         // One multi-row INSERT each: a round trip per pair is what PostgreSQL must not be asked for.
         DbConn::Pg(pg) if !region.is_empty() => {
@@ -160,7 +166,7 @@ fn index(conn: &mut DbConn, patient: PatientId, fields: &PatientFields) -> DbRes
             }
         }
     }
-    for org in &orgs {
+    for org in orgs {
         index_for_org(conn, &id, org, &grams)?;
     }
     Ok(())
@@ -226,7 +232,7 @@ pub fn get(conn: &mut DbConn, patient: PatientId) -> DbResult<Patient> {
     p::patients.find(patient.to_string()).select(Row::as_select()).first(conn)?.try_into()
 }
 
-type Visible = Box<dyn BoxableExpression<p::patients, MultiBackend, SqlType = diesel::sql_types::Bool>>;
+type Visible = super::Cond<p::patients>;
 
 /// How a visibility test meets the patients it filters.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -243,10 +249,7 @@ enum Probe {
 /// Patients the scope may read: registered by the organization, in a case it manages, or in a
 /// case whose team has the practitioner now.
 fn visible(scope: &CaseScope, probe: Probe) -> Visible {
-    branches(scope, probe)
-        .into_iter()
-        .reduce(|a, b| Box::new(a.or(b)))
-        .unwrap_or_else(|| Box::new(diesel::dsl::sql::<diesel::sql_types::Bool>("1 = 0")))
+    super::any_of(branches(scope, probe))
 }
 
 /// The ways the scope sees patients, one condition each (none when it sees nothing).
@@ -294,7 +297,7 @@ pub fn update(conn: &mut DbConn, patient: PatientId, version: i64, fields: &Pati
         .set((Changes::of(fields)?, p::version.eq(version + 1), p::updated_at.eq(now())))
         .execute(conn)?;
     if changed == 1 {
-        index(conn, patient, fields)?;
+        reindex(conn, patient, fields)?;
     }
     Ok(changed == 1)
 }
@@ -334,14 +337,12 @@ pub fn list(conn: &mut DbConn, scope: &CaseScope, filter: &Filter, page: &PageRe
     } else {
         branches(scope, Probe::Set).into_iter().map(|v| (v, Candidates::Unindexed)).collect()
     };
-    let merge = queries.len() > 1;
-    let mut rows: Vec<Row> = Vec::new();
-    for (visible, candidates) in queries {
-        rows.extend(list_branch(conn, visible, candidates, filter, page)?);
-    }
-    if merge {
-        rows = super::merge_branches(rows, |r| r.id.clone(), page.fetch_limit());
-    }
+    let rows = super::union_pages(
+        queries,
+        page.fetch_limit(),
+        |r: &Row| r.id.clone(),
+        |(visible, candidates)| list_branch(conn, visible, candidates, filter, page),
+    )?;
     let items = rows.into_iter().map(Patient::try_from).collect::<DbResult<Vec<_>>>()?;
     Ok(page.finish(items, |x| x.id.to_string()))
 }

@@ -6,7 +6,7 @@ use diesel::prelude::*;
 use super::schema::backup_info_exchanges::dsl as x;
 use super::schema::backup_registrations::dsl as g;
 use super::schema::cases::dsl as c;
-use super::{from_code, id, now, to_code, utc, DbConn, DbResult, MultiBackend};
+use super::{from_code, id, now, to_code, utc, DbConn, DbResult};
 use crate::auth::policy::BedScope;
 use crate::domain::bed::{next_exchange_due, Registration, RegistrationStatus};
 use crate::domain::ids::{CaseId, OrganizationId, PatientId, RegistrationId};
@@ -110,7 +110,7 @@ pub fn active_of(conn: &mut DbConn, patient: PatientId) -> DbResult<Option<Regis
     row.map(|r| r.into_registration(today())).transpose()
 }
 
-type Visible = Box<dyn BoxableExpression<g::backup_registrations, MultiBackend, SqlType = diesel::sql_types::Bool>>;
+type Visible = super::Cond<g::backup_registrations>;
 
 /// The hospital's bed managers see the registrations addressed to it; the case's team and the
 /// base's coordinators see the case's.
@@ -133,10 +133,7 @@ fn branches(scope: &BedScope) -> Vec<Visible> {
 
 /// Every way of seeing at once, for a read of one row by id.
 fn visible(scope: &BedScope) -> Visible {
-    branches(scope)
-        .into_iter()
-        .reduce(|a, b| Box::new(a.or(b)))
-        .unwrap_or_else(|| Box::new(diesel::dsl::sql::<diesel::sql_types::Bool>("1 = 0")))
+    super::any_of(branches(scope))
 }
 
 pub fn get_visible(conn: &mut DbConn, reg: RegistrationId, scope: &BedScope) -> DbResult<Registration> {

@@ -385,16 +385,13 @@ pub fn patient_of(conn: &mut DbConn, sheet: ScreeningId) -> DbResult<Option<Pati
     found.flatten().map(|p| id("patient_id", &p)).transpose()
 }
 
-type SheetVisible = Box<dyn BoxableExpression<s::screening_sheets, MultiBackend, SqlType = diesel::sql_types::Bool>>;
+type SheetVisible = super::Cond<s::screening_sheets>;
 
 /// Hospital staff see their hospital's sheets; the base's reviewers see the sheets sent to it
 /// (a sheet never submitted, even withdrawn, is the hospital's own); a case's team sees the
 /// sheets linked to the case.
 fn sheet_visible(scope: &SheetScope) -> SheetVisible {
-    sheet_branches(scope)
-        .into_iter()
-        .reduce(|a, b| Box::new(a.or(b)))
-        .unwrap_or_else(|| Box::new(diesel::dsl::sql::<diesel::sql_types::Bool>("1 = 0")))
+    super::any_of(sheet_branches(scope))
 }
 
 /// The ways the scope sees sheets, one condition each (none when it sees nothing). Only the
@@ -586,15 +583,12 @@ fn unmet_before(t: NaiveDateTime, inclusive: bool) -> DbResult<SheetCond> {
 /// PostgreSQL off their indexes, walking every sheet in id order to fill a page.
 #[tracing::instrument(skip(conn))]
 pub fn list(conn: &mut DbConn, scope: &SheetScope, filter: &Filter, page: &PageRequest) -> DbResult<Page<Sheet>> {
-    let branches = sheet_branches(scope);
-    let merge = branches.len() > 1;
-    let mut rows: Vec<SheetRow> = Vec::new();
-    for visible in branches {
-        rows.extend(list_branch(conn, visible, filter, page)?);
-    }
-    if merge {
-        rows = super::merge_branches(rows, |r| r.id.clone(), page.fetch_limit());
-    }
+    let rows = super::union_pages(
+        sheet_branches(scope),
+        page.fetch_limit(),
+        |r: &SheetRow| r.id.clone(),
+        |visible| list_branch(conn, visible, filter, page),
+    )?;
     let items = render(conn, rows)?;
     Ok(page.finish(items, |x| x.id.to_string()))
 }
