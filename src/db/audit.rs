@@ -6,7 +6,7 @@ use diesel::prelude::*;
 use super::schema::audit_chain::dsl as head;
 use super::schema::audit_events::dsl as a;
 use super::schema::audit_pending::dsl as ap;
-use super::{from_code, from_json, to_code, to_json, utc, DbConn, DbError, DbResult};
+use super::{fixed, from_code, from_json, native, to_code, to_json, utc, DbConn, DbError, DbResult};
 use crate::domain::audit::{chain_hash, first_broken, Entry, Event, Purpose, GENESIS};
 use crate::domain::time::to_db;
 
@@ -61,8 +61,9 @@ impl TryFrom<Row> for Event {
     }
 }
 
+/// Every column bound, `NULL` included, so that one row's `INSERT` has one text ([`super::fixed`]).
 #[derive(Insertable)]
-#[diesel(table_name = super::schema::audit_events)]
+#[diesel(table_name = super::schema::audit_events, treat_none_as_default_value = false)]
 struct NewRow<'a> {
     seq: i64,
     id: &'a str,
@@ -95,30 +96,11 @@ pub fn append(conn: &mut DbConn, key: &[u8], entries: &[&Entry]) -> DbResult<()>
     }
     match conn {
         DbConn::Sqlite(_) => chain(conn, key, entries),
-        // A change's one row: columns bound one by one (NULL included), so that the statement
-        // is the same text every time and PostgreSQL keeps it prepared; a multi-row INSERT (and
-        // a struct with optional fields) is planned again at each call.
-        DbConn::Pg(pg) if entries.len() == 1 => {
-            let r = pending_row(entries[0])?;
-            diesel::insert_into(ap::audit_pending)
-                .values((
-                    ap::id.eq(r.id),
-                    ap::at.eq(r.at),
-                    ap::request_id.eq(r.request_id),
-                    ap::actor_sub.eq(r.actor_sub),
-                    ap::actor_org.eq(r.actor_org),
-                    ap::actor_roles.eq(&r.actor_roles),
-                    ap::client_id.eq(r.client_id),
-                    ap::action.eq(r.action),
-                    ap::resource_type.eq(r.resource_type),
-                    ap::resource_id.eq(r.resource_id),
-                    ap::patient_id.eq(r.patient_id),
-                    ap::outcome.eq(&r.outcome),
-                    ap::status.eq(r.status),
-                    ap::purpose.eq(&r.purpose),
-                    ap::reason.eq(r.reason),
-                ))
-                .execute(pg)?;
+        // A change's one row: a statement of one text, which PostgreSQL keeps prepared (a
+        // multi-row INSERT's text changes with its length and is planned again at each call).
+        DbConn::Pg(_) if entries.len() == 1 => {
+            let row = pending_row(entries[0])?;
+            fixed::<PendingInsert, _>(diesel::insert_into(ap::audit_pending).values(&row)).run(conn)?;
             Ok(())
         }
         DbConn::Pg(pg) => {
@@ -131,13 +113,19 @@ pub fn append(conn: &mut DbConn, key: &[u8], entries: &[&Entry]) -> DbResult<()>
     }
 }
 
+/// Markers of the statements kept prepared ([`super::fixed`]).
+enum RowInsert {}
+enum PendingInsert {}
+enum LockHead {}
+enum MoveHead {}
+
 /// Chains entries after the head, in order. The head row is updated first, so on PostgreSQL its
 /// row lock serialises chaining from every instance until commit.
 fn chain(conn: &mut DbConn, key: &[u8], entries: &[&Entry]) -> DbResult<()> {
     // Lock first (a no-op update), then read: the read sees the latest committed head.
-    diesel::update(head::audit_chain.find(1)).set(head::last_seq.eq(head::last_seq)).execute(conn)?;
+    fixed::<LockHead, _>(diesel::update(head::audit_chain.find(1)).set(head::last_seq.eq(head::last_seq))).run(conn)?;
     let (mut seq, mut prev): (i64, String) =
-        head::audit_chain.find(1).select((head::last_seq, head::last_hash)).first(conn)?;
+        native!(conn, |c| head::audit_chain.find(1).select((head::last_seq, head::last_hash)).first(c))?;
     let mut rows = Vec::with_capacity(entries.len());
     for e in entries {
         seq += 1;
@@ -173,16 +161,20 @@ fn chain(conn: &mut DbConn, key: &[u8], entries: &[&Entry]) -> DbResult<()> {
         // In-process: a statement per row costs microseconds.
         DbConn::Sqlite(_) => {
             for row in &rows {
-                diesel::insert_into(a::audit_events).values(row).execute(conn)?;
+                fixed::<RowInsert, _>(diesel::insert_into(a::audit_events).values(row)).run(conn)?;
             }
         }
     }
-    diesel::update(head::audit_chain.find(1)).set((head::last_seq.eq(seq), head::last_hash.eq(&prev))).execute(conn)?;
+    fixed::<MoveHead, _>(
+        diesel::update(head::audit_chain.find(1)).set((head::last_seq.eq(seq), head::last_hash.eq(&prev))),
+    )
+    .run(conn)?;
     Ok(())
 }
 
+/// Every column bound, `NULL` included, so that one row's `INSERT` has one text ([`super::fixed`]).
 #[derive(Insertable)]
-#[diesel(table_name = super::schema::audit_pending)]
+#[diesel(table_name = super::schema::audit_pending, treat_none_as_default_value = false)]
 struct NewPending<'a> {
     id: &'a str,
     at: chrono::NaiveDateTime,

@@ -11,7 +11,7 @@ use super::schema::bed_requests::dsl as r;
 use super::schema::beds::dsl as b;
 use super::schema::cases::dsl as c;
 use super::schema::respite_policies::dsl as rp;
-use super::{from_code, from_json, id, now, to_code, to_json, utc, DbConn, DbError, DbResult};
+use super::{from_code, from_json, id, native, now, to_code, to_json, utc, DbConn, DbError, DbResult};
 use crate::auth::policy::BedScope;
 use crate::domain::bed::{
     Allocation, Alternative, Bed, BedFields, BedKind, BedRequest, BedStatus, DeclineReason, Disposition, RequestStatus,
@@ -518,22 +518,22 @@ pub fn transition(
 /// Cancels the case's pending and accepted requests and gives their beds back (the case
 /// closed). Returns the requests cancelled.
 pub fn cancel_open_for_case(conn: &mut DbConn, case: CaseId) -> DbResult<Vec<BedRequestId>> {
-    let open = [to_code(&RequestStatus::Pending)?, to_code(&RequestStatus::Accepted)?];
-    let ids: Vec<String> = r::bed_requests
+    // The two open statuses one by one, not as an `IN` list, which diesel prepares again each
+    // time (this runs at every change of a case's status).
+    let (pending, accepted) = (to_code(&RequestStatus::Pending)?, to_code(&RequestStatus::Accepted)?);
+    let ids: Vec<String> = native!(conn, |c| r::bed_requests
         .filter(r::case_id.eq(case.to_string()))
-        .filter(r::status.eq_any(open.clone()))
+        .filter(r::status.eq(&pending).or(r::status.eq(&accepted)))
         .select(r::id)
-        .load(conn)?;
+        .load(c))?;
     let at = now();
     let mut cancelled = Vec::new();
     for x in ids {
-        let changed = diesel::update(r::bed_requests.filter(r::id.eq(&x)).filter(r::status.eq_any(open.clone())))
-            .set((
-                r::status.eq(to_code(&RequestStatus::Cancelled)?),
-                r::version.eq(r::version + 1),
-                r::updated_at.eq(at),
-            ))
-            .execute(conn)?;
+        let changed = diesel::update(
+            r::bed_requests.filter(r::id.eq(&x)).filter(r::status.eq(&pending).or(r::status.eq(&accepted))),
+        )
+        .set((r::status.eq(to_code(&RequestStatus::Cancelled)?), r::version.eq(r::version + 1), r::updated_at.eq(at)))
+        .execute(conn)?;
         if changed == 1 {
             cancelled.push(x);
         }

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 
 use super::schema::care_team_members::dsl as m;
-use super::{from_code, id, now, to_code, utc, DbConn, DbResult};
+use super::{fixed, from_code, id, now, to_code, utc, DbConn, DbResult};
 use crate::domain::care_team::{Member, TeamRole};
 use crate::domain::ids::{CaseId, MemberId, PractitionerId};
 use crate::domain::time::to_db;
@@ -149,12 +149,15 @@ pub fn assignments_from(conn: &mut DbConn, case: CaseId, role: TeamRole, at: Dat
 /// Ends every membership of a closing case at `at` (those that started before it).
 pub fn end_all(conn: &mut DbConn, case: CaseId, at: DateTime<Utc>) -> DbResult<usize> {
     let at = to_db(at);
-    Ok(diesel::update(
-        m::care_team_members
-            .filter(m::case_id.eq(case.to_string()))
-            .filter(m::starts_at.lt(at))
-            .filter(m::ends_at.is_null().or(m::ends_at.gt(at))),
+    enum EndAll {}
+    Ok(fixed::<EndAll, _>(
+        diesel::update(
+            m::care_team_members
+                .filter(m::case_id.eq(case.to_string()))
+                .filter(m::starts_at.lt(at))
+                .filter(m::ends_at.is_null().or(m::ends_at.gt(at))),
+        )
+        .set(m::ends_at.eq(at)),
     )
-    .set(m::ends_at.eq(at))
-    .execute(conn)?)
+    .run(conn)?)
 }

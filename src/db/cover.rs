@@ -1,8 +1,8 @@
-//! The facts of a cover answer (DOMAIN.md §2) and the people they name, in four statements of a
+//! The facts of a cover answer (DOMAIN.md §2) and the people they name, in three statements of a
 //! fixed shape each, so that both backends keep them prepared whatever the size of the team,
 //! the roster or the region: the physicians with their contact details, the roster with theirs,
-//! and the absences of each group (a subquery per group, never a list of ids, and never an
-//! `OR` of two subqueries, which PostgreSQL answers by scanning the table).
+//! and the absences of both groups (`IN` a union of two subqueries: never a list of ids, and
+//! never an `OR` of two subqueries, which PostgreSQL answers by scanning the table).
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
@@ -93,27 +93,18 @@ pub fn load(
         .inner_join(p::practitioners.inner_join(o::organizations))
         .select((SHIFT_COLUMNS, (practitioners::Row::as_select(), organizations::Row::as_select())))
         .load(conn)?;
-    let mut absence_rows: Vec<AbsenceRow> = a::absences
-        .filter(a::practitioner_id.eq_any(physicians!(w).select(m::practitioner_id)))
+    // The absences of everyone named above, in one statement: `IN` a union of the two groups
+    // (one absence is one row even when its physician is on the team and on the roster).
+    let absence_rows: Vec<AbsenceRow> = a::absences
+        .filter(
+            a::practitioner_id
+                .eq_any(physicians!(w).select(m::practitioner_id).union(rostered!(w).select(s::practitioner_id))),
+        )
         .filter(a::cancelled_at.is_null())
         .filter(a::starts_at.lt(w.to))
         .filter(a::ends_at.gt(w.from))
         .select(ABSENCE_COLUMNS)
         .load(conn)?;
-    if !shift_rows.is_empty() {
-        absence_rows.extend(
-            a::absences
-                .filter(a::practitioner_id.eq_any(rostered!(w).select(s::practitioner_id)))
-                .filter(a::cancelled_at.is_null())
-                .filter(a::starts_at.lt(w.to))
-                .filter(a::ends_at.gt(w.from))
-                .select(ABSENCE_COLUMNS)
-                .load::<AbsenceRow>(conn)?,
-        );
-        // A physician of the case may be on the roster too: one row per absence.
-        absence_rows.sort_by(|x, y| x.0.cmp(&y.0));
-        absence_rows.dedup_by(|x, y| x.0 == y.0);
-    }
     let mut people = Vec::new();
     let mut members = Vec::with_capacity(member_rows.len());
     for (row, who) in member_rows {

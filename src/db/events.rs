@@ -14,7 +14,9 @@ use super::schema::event_outbox::dsl as o;
 use super::schema::events::dsl as e;
 use super::schema::webhook_deliveries::dsl as d;
 use super::schema::webhooks::dsl as w;
-use super::{care_team, cases, from_json, id, now, registrations, screenings, to_json, utc, DbConn, DbResult};
+use super::{
+    care_team, cases, fixed, from_json, id, native, now, registrations, screenings, to_json, utc, DbConn, DbResult,
+};
 use crate::domain::ids::{CaseId, OrganizationId, PractitionerId};
 
 /// An event as the feed and webhooks answer it.
@@ -292,20 +294,27 @@ pub fn sequence_pending(conn: &mut DbConn, max: i64, upto: i64) -> DbResult<usiz
 /// commit), with a pending delivery for every active webhook of an organization that sees them.
 fn number(conn: &mut DbConn, events: Vec<Stored>) -> DbResult<()> {
     let n = i64::try_from(events.len()).unwrap_or(i64::MAX);
-    diesel::update(head::event_head.find(1)).set(head::last_seq.eq(head::last_seq + n)).execute(conn)?;
-    let last: i64 = head::event_head.find(1).select(head::last_seq).first(conn)?;
-    let orgs: Vec<String> =
+    enum MoveHead {}
+    enum EventInsert {}
+    enum DeliveryInsert {}
+    fixed::<MoveHead, _>(diesel::update(head::event_head.find(1)).set(head::last_seq.eq(head::last_seq + n)))
+        .run(conn)?;
+    let last: i64 = native!(conn, |c| head::event_head.find(1).select(head::last_seq).first(c))?;
+    let mut orgs: Vec<String> =
         events.iter().flat_map(|x| [x.org_a.clone(), x.org_b.clone()]).flatten().collect::<Vec<_>>();
+    orgs.sort();
+    orgs.dedup();
+    // One statement per organization (a change addresses one or two), not an `IN` list, which
+    // diesel prepares again each time.
     #[allow(clippy::type_complexity)]
-    let hooks: Vec<(String, String, String, bool, String)> = if orgs.is_empty() {
-        Vec::new()
-    } else {
-        w::webhooks
+    let mut hooks: Vec<(String, String, String, bool, String)> = Vec::new();
+    for org in orgs {
+        hooks.extend(native!(conn, |c| w::webhooks
             .filter(w::active.eq(true))
-            .filter(w::organization_id.eq_any(orgs))
+            .filter(w::organization_id.eq(&org))
             .select((w::id, w::organization_id, w::types, w::sees_org_a, w::org_b_types))
-            .load(conn)?
-    };
+            .load::<(String, String, String, bool, String)>(c))?);
+    }
     let at = now();
     let mut rows = Vec::with_capacity(events.len());
     let mut deliveries = Vec::new();
@@ -365,10 +374,10 @@ fn number(conn: &mut DbConn, events: Vec<Stored>) -> DbResult<()> {
         // SQLite numbers each change's one or two events as it commits.
         DbConn::Sqlite(_) => {
             for row in rows {
-                diesel::insert_into(e::events).values(row).execute(conn)?;
+                fixed::<EventInsert, _>(diesel::insert_into(e::events).values(row)).run(conn)?;
             }
             for row in deliveries {
-                diesel::insert_into(d::webhook_deliveries).values(row).execute(conn)?;
+                fixed::<DeliveryInsert, _>(diesel::insert_into(d::webhook_deliveries).values(row)).run(conn)?;
             }
         }
     }

@@ -241,3 +241,46 @@ fn insert_probe(c: &mut renkei::db::DbConn, id: &str) -> Result<(), renkei::db::
         .map(|_| ())
         .map_err(renkei::db::DbError::from)
 }
+
+/// The access log's one-row inserts are kept prepared under one text (`db::fixed`): a row with
+/// every optional column empty and one with all of them set, through the same connection in
+/// turn, must each be stored as given (a cached statement that dropped a column as `DEFAULT`
+/// would store the next row without it, or fail).
+#[actix_web::test]
+async fn one_row_inserts_of_the_access_log_store_empty_and_set_columns_alike() {
+    use renkei::db::audit;
+    use renkei::domain::audit::{Entry, Outcome, Purpose};
+    let (_test_db, db) = migrated_db();
+    let entry = |n: usize, set: bool| Entry {
+        id: uuid::Uuid::now_v7().to_string(),
+        at: chrono::DateTime::from_timestamp(1_800_000_000 + n as i64, 0).expect("instant"),
+        request_id: format!("req-{n}"),
+        actor_sub: "practitioner:synthetic".into(),
+        actor_org: "org-synthetic".into(),
+        actor_roles: vec!["physician".into()],
+        client_id: set.then(|| "client-synthetic".into()),
+        action: "case.read".into(),
+        resource_type: "case".into(),
+        resource_id: set.then(|| format!("case-{n}")),
+        patient_id: set.then(|| format!("patient-{n}")),
+        outcome: Outcome::Success,
+        status: 200,
+        purpose: if set { Purpose::BreakGlass } else { Purpose::Normal },
+        reason: set.then(|| "synthetic emergency".into()),
+    };
+    let written: Vec<Entry> = (0..6).map(|n| entry(n, n % 2 == 1)).collect();
+    let key = b"test-key".to_vec();
+    for e in written.clone() {
+        let key = key.clone();
+        db.write(move |c| audit::append(c, &key, &[&e])).await.expect("append");
+    }
+    let stored = db
+        .write(move |c| {
+            audit::chain_pending(c, &key, 1000, i64::MAX)?;
+            audit::list(c, &audit::Filter::default(), None, 100)
+        })
+        .await
+        .expect("read back");
+    let stored: Vec<Entry> = stored.into_iter().map(|e| e.entry).collect();
+    assert_eq!(stored, written);
+}
