@@ -113,11 +113,8 @@ pub fn append(conn: &mut DbConn, key: &[u8], entries: &[&Entry]) -> DbResult<()>
     }
 }
 
-/// Markers of the statements kept prepared ([`super::fixed`]).
-enum RowInsert {}
-enum PendingInsert {}
-enum LockHead {}
-enum MoveHead {}
+// The statements kept prepared ([`super::fixed`]).
+super::statements!(RowInsert, PendingInsert, LockHead, MoveHead);
 
 /// Chains entries after the head, in order. The head row is updated first, so on PostgreSQL its
 /// row lock serialises chaining from every instance until commit.

@@ -149,7 +149,7 @@ pub fn assignments_from(conn: &mut DbConn, case: CaseId, role: TeamRole, at: Dat
 /// Ends every membership of a closing case at `at` (those that started before it).
 pub fn end_all(conn: &mut DbConn, case: CaseId, at: DateTime<Utc>) -> DbResult<usize> {
     let at = to_db(at);
-    enum EndAll {}
+    super::statements!(EndAll);
     Ok(fixed::<EndAll, _>(
         diesel::update(
             m::care_team_members

@@ -81,12 +81,8 @@ fn branches(scope: &CaseScope) -> Vec<Visible> {
     parts
 }
 
-/// Markers of the statements kept prepared ([`super::fixed`]).
-enum Insert {}
-enum Record {}
-enum Transition {}
-enum UpdateNotes {}
-enum LockTeam {}
+// The statements kept prepared ([`super::fixed`]).
+super::statements!(Insert, Record, Transition, UpdateNotes, LockTeam);
 
 /// Opens a `referred` case and records its first history step.
 #[tracing::instrument(skip(conn))]

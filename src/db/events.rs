@@ -294,9 +294,7 @@ pub fn sequence_pending(conn: &mut DbConn, max: i64, upto: i64) -> DbResult<usiz
 /// commit), with a pending delivery for every active webhook of an organization that sees them.
 fn number(conn: &mut DbConn, events: Vec<Stored>) -> DbResult<()> {
     let n = i64::try_from(events.len()).unwrap_or(i64::MAX);
-    enum MoveHead {}
-    enum EventInsert {}
-    enum DeliveryInsert {}
+    super::statements!(MoveHead, EventInsert, DeliveryInsert);
     fixed::<MoveHead, _>(diesel::update(head::event_head.find(1)).set(head::last_seq.eq(head::last_seq + n)))
         .run(conn)?;
     let last: i64 = native!(conn, |c| head::event_head.find(1).select(head::last_seq).first(c))?;
