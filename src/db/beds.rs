@@ -518,8 +518,8 @@ pub fn transition(
 /// Cancels the case's pending and accepted requests and gives their beds back (the case
 /// closed). Returns the requests cancelled.
 pub fn cancel_open_for_case(conn: &mut DbConn, case: CaseId) -> DbResult<Vec<BedRequestId>> {
-    // The two open statuses one by one, not as an `IN` list, which diesel prepares again each
-    // time (this runs at every change of a case's status).
+    // The two open statuses one by one, not as an `IN` list, which diesel parses again each time
+    // on SQLite (this runs at every change of a case's status).
     let (pending, accepted) = (to_code(&RequestStatus::Pending)?, to_code(&RequestStatus::Accepted)?);
     let ids: Vec<String> = native!(conn, |c| r::bed_requests
         .filter(r::case_id.eq(case.to_string()))

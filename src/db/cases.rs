@@ -184,7 +184,8 @@ pub fn get_visible(conn: &mut DbConn, case: CaseId, scope: &CaseScope) -> DbResu
 
 /// The open case of a patient at an organization, if any.
 pub fn open_case_of(conn: &mut DbConn, patient: PatientId, org: OrganizationId) -> DbResult<Option<CaseId>> {
-    // The open statuses one by one, not as an `IN` list, which diesel prepares again each time.
+    // The open statuses one by one, not as an `IN` list, which diesel parses again each time on
+    // SQLite (on PostgreSQL it binds one array).
     let [a, b, o] = CaseStatus::OPEN.map(|x| to_code(&x));
     let (a, b, o) = (a?, b?, o?);
     let found: Option<String> = native!(conn, |c| c::cases

@@ -302,16 +302,33 @@ fn number(conn: &mut DbConn, events: Vec<Stored>) -> DbResult<()> {
         events.iter().flat_map(|x| [x.org_a.clone(), x.org_b.clone()]).flatten().collect::<Vec<_>>();
     orgs.sort();
     orgs.dedup();
-    // One statement per organization (a change addresses one or two), not an `IN` list, which
-    // diesel prepares again each time.
     #[allow(clippy::type_complexity)]
     let mut hooks: Vec<(String, String, String, bool, String)> = Vec::new();
-    for org in orgs {
-        hooks.extend(native!(conn, |c| w::webhooks
-            .filter(w::active.eq(true))
-            .filter(w::organization_id.eq(&org))
-            .select((w::id, w::organization_id, w::types, w::sees_org_a, w::org_b_types))
-            .load::<(String, String, String, bool, String)>(c))?);
+    match conn {
+        // The sequencer numbers up to a thousand events at once: one statement for all their
+        // organizations (`= ANY($1)`, one array bound, which PostgreSQL keeps prepared).
+        DbConn::Pg(c) => {
+            if !orgs.is_empty() {
+                hooks = w::webhooks
+                    .filter(w::active.eq(true))
+                    .filter(w::organization_id.eq_any(orgs))
+                    .select((w::id, w::organization_id, w::types, w::sees_org_a, w::org_b_types))
+                    .load(c)?;
+            }
+        }
+        // A change numbers its one or two events: one statement per organization, not SQLite's
+        // `IN (?, ?)`, whose text changes with the list and which diesel parses again each time.
+        DbConn::Sqlite(c) => {
+            for org in orgs {
+                hooks.extend(
+                    w::webhooks
+                        .filter(w::active.eq(true))
+                        .filter(w::organization_id.eq(&org))
+                        .select((w::id, w::organization_id, w::types, w::sees_org_a, w::org_b_types))
+                        .load::<(String, String, String, bool, String)>(c)?,
+                );
+            }
+        }
     }
     let at = now();
     let mut rows = Vec::with_capacity(events.len());
