@@ -380,12 +380,26 @@ where
     F: FnOnce(&mut DbConn, &BedRequest) -> ApiResult<(BedRequest, Vec<Target>)> + Send + 'static,
 {
     let scope = scope_of(actor);
-    change_resource(db, audit, actor, (action, "bed_request", id), beds::patient_of, move |c| {
+    let req = change_resource(db, audit, actor, (action, "bed_request", id), beds::patient_of, move |c| {
         let current = beds::get_visible_request(c, id, &scope)?;
-        let (req, created) = f(c, &current)?;
-        Ok((with_alternatives(c, req)?, created))
+        f(c, &current)
     })
-    .await
+    .await?;
+    // The alternatives after the commit, on a read connection: they read every open bed of the
+    // region, which the write transaction need not do (on SQLite it holds the one writer: they
+    // were a third of its time when hospitals answer). The change is durable by now, so a failed
+    // read answers it without them (a read of the request names them) rather than as failed.
+    if !matches!(req.status, RequestStatus::Declined | RequestStatus::Expired) {
+        return Ok(req);
+    }
+    let kept = req.clone();
+    match db.read(move |c| with_alternatives(c, kept)).await {
+        Ok(req) => Ok(req),
+        Err(e) => {
+            tracing::warn!(error = %e, request = %id, "the alternatives of an answered bed request could not be read");
+            Ok(req)
+        }
+    }
 }
 
 /// A hospital answers before `response_due_at`; after it the request is expired (by the
@@ -404,13 +418,14 @@ fn invalid_transition(from: RequestStatus, event: RequestEvent) -> ApiError {
         .with("current_status", state)
 }
 
-/// Moves the request on as a compare-and-set on its status.
-fn step(c: &mut DbConn, req: &BedRequest, event: RequestEvent, ans: &beds::Answer) -> ApiResult<BedRequest> {
+/// Moves the request on as a compare-and-set on its status (the caller reads it back once it has
+/// done the rest).
+fn step(c: &mut DbConn, req: &BedRequest, event: RequestEvent, ans: &beds::Answer) -> ApiResult<()> {
     let to = transition(req.status, event).ok_or_else(|| invalid_transition(req.status, event))?;
     if !beds::transition(c, req.id, req.status, to, ans)? {
         return Err(invalid_transition(beds::get_request(c, req.id)?.status, event));
     }
-    Ok(beds::get_request(c, req.id)?)
+    Ok(())
 }
 
 /// Query of `GET /api/v1/bed-requests`.
@@ -565,17 +580,11 @@ pub async fn accept(
         if beds::overlaps(c, bed_id, starts_at, ends_at)? {
             return Err(unavailable("The bed is already allocated for an overlapping period"));
         }
-        let accepted = step(
-            c,
-            current,
-            RequestEvent::Accept,
-            &beds::Answer { answered_by: Some(who.sub()), ..Default::default() },
-        )?;
+        step(c, current, RequestEvent::Accept, &beds::Answer { answered_by: Some(who.sub()), ..Default::default() })?;
         beds::allocate(c, bed_id, current.id, current.patient_id, starts_at, ends_at).map_err(|e| match e {
             DbError::Rule(_) => unavailable("The bed is already allocated for an overlapping period"),
             e => e.into(),
         })?;
-        let _ = accepted;
         Ok((beds::get_request(c, current.id)?, Vec::new()))
     })
     .await?;
@@ -621,7 +630,8 @@ pub async fn decline(
             answered_by: Some(who.sub()),
             ..Default::default()
         };
-        Ok((step(c, current, RequestEvent::Decline, &ans)?, Vec::new()))
+        step(c, current, RequestEvent::Decline, &ans)?;
+        Ok((beds::get_request(c, current.id)?, Vec::new()))
     })
     .await?;
     Ok(ok_versioned(req.version, &req))
@@ -653,9 +663,8 @@ pub async fn cancel(
         if current.requested_by != who.sub() && policy::manage_case(&who, case.managing_organization_id).is_err() {
             return Err(ApiError::forbidden("Only the requester or a coordinator of the case's base may cancel"));
         }
-        let done = step(c, current, RequestEvent::Cancel, &beds::Answer::default())?;
+        step(c, current, RequestEvent::Cancel, &beds::Answer::default())?;
         beds::release(c, current.id, Utc::now())?;
-        let _ = done;
         Ok((beds::get_request(c, current.id)?, Vec::new()))
     })
     .await?;
@@ -708,14 +717,14 @@ pub async fn admit(
     let who = actor.clone();
     let req = change_request(&db, &audit, &actor, "bed_request.admit", id.into_inner(), move |c, current| {
         policy::manage_beds(&who, current.hospital_id)?;
-        let done = step(c, current, RequestEvent::Admit, &beds::Answer::default())?;
+        step(c, current, RequestEvent::Admit, &beds::Answer::default())?;
         let held = move_case(c, current.case_id, CaseStatus::Active, CaseStatus::OnHold, None, &who.sub())?;
         let rows = if held {
             vec![Target::new("case.hold", "case", current.case_id).patient(Some(current.patient_id))]
         } else {
             Vec::new()
         };
-        Ok((done, rows))
+        Ok((beds::get_request(c, current.id)?, rows))
     })
     .await?;
     Ok(ok_versioned(req.version, &req))
@@ -753,7 +762,7 @@ pub async fn discharge(
             .and_then(|d| parse_enum("disposition", &d, e));
         let Some(disposition) = disposition else { return Err(ApiError::validation(errors)) };
         let ans = beds::Answer { disposition: Some(disposition), ..Default::default() };
-        let done = step(c, current, RequestEvent::Discharge, &ans)?;
+        step(c, current, RequestEvent::Discharge, &ans)?;
         beds::release(c, current.id, Utc::now())?;
         let (to, reason, action) = match disposition {
             Disposition::Home => (CaseStatus::Active, None, "case.resume"),
@@ -766,7 +775,6 @@ pub async fn discharge(
         if !moved && to == CaseStatus::Closed {
             moved = move_case(c, current.case_id, CaseStatus::Active, to, reason, &who.sub())?;
         }
-        let _ = done;
         let rows = if moved {
             vec![Target::new(action, "case", current.case_id).patient(Some(current.patient_id))]
         } else {

@@ -11,7 +11,7 @@ use super::schema::bed_requests::dsl as r;
 use super::schema::beds::dsl as b;
 use super::schema::cases::dsl as c;
 use super::schema::respite_policies::dsl as rp;
-use super::{from_code, from_json, id, native, now, to_code, to_json, utc, DbConn, DbError, DbResult};
+use super::{fixed, from_code, from_json, id, native, now, to_code, to_json, utc, DbConn, DbError, DbResult};
 use crate::auth::policy::BedScope;
 use crate::domain::bed::{
     Allocation, Alternative, Bed, BedFields, BedKind, BedRequest, BedStatus, DeclineReason, Disposition, RequestStatus,
@@ -104,45 +104,21 @@ pub fn list_beds(conn: &mut DbConn, hospital: OrganizationId, page: &PageRequest
     Ok(page.finish(items, |x| x.id.to_string()))
 }
 
-/// Open beds of `kind` carrying every need, with no allocation overlapping `[from, to)`,
-/// optionally of one hospital.
-pub fn free_beds(
-    conn: &mut DbConn,
-    kind: BedKind,
-    needs: &[String],
-    from: DateTime<Utc>,
-    to: DateTime<Utc>,
-    hospital: Option<OrganizationId>,
-) -> DbResult<Vec<Bed>> {
-    // Two sets, not one `OR`: live allocations overlapping the period (through the partial index
-    // on the live allocations' ends), and those of admitted patients, whose stay may run past
-    // its planned end (through the requests' status).
-    let overlapping = a::bed_allocations
-        .filter(a::released_at.is_null())
-        .filter(a::ends_at.gt(to_db(from)))
-        .filter(a::starts_at.lt(to_db(to)))
-        .select(a::bed_id);
-    let admitted = r::bed_requests.filter(r::status.eq(to_code(&RequestStatus::Admitted)?)).select(r::id);
-    let staying = a::bed_allocations
-        .filter(a::request_id.eq_any(admitted))
-        .filter(a::released_at.is_null())
-        .filter(a::starts_at.lt(to_db(to)))
-        .select(a::bed_id);
-    let mut q = b::beds
-        .filter(b::status.eq(to_code(&BedStatus::Open)?))
-        .filter(b::id.ne_all(overlapping))
-        .filter(b::id.ne_all(staying))
-        .select(BedRow::as_select())
-        .into_boxed();
-    if let Some(h) = hospital {
-        q = q.filter(b::hospital_id.eq(h.to_string()));
-    }
-    let rows: Vec<BedRow> = q.order(b::id.asc()).load(conn)?;
-    let beds = rows.into_iter().map(Bed::try_from).collect::<DbResult<Vec<_>>>()?;
-    Ok(beds.into_iter().filter(|bed| bed.suits(kind, needs)).collect())
+/// A live allocation that overlaps `[from, to)` (bound as database timestamps): one that is not
+/// released, starts before `to`, and ends after `from` or belongs to an admitted patient, who
+/// stays until discharge.
+macro_rules! live_overlap {
+    ($from:expr, $to:expr, $admitted:expr) => {
+        a::released_at.is_null().and(a::starts_at.lt($to)).and(
+            a::ends_at
+                .gt($from)
+                .or(a::request_id.eq_any(r::bed_requests.filter(r::status.eq($admitted)).select(r::id))),
+        )
+    };
 }
 
-/// Free matching beds counted by hospital, most first.
+/// Free matching beds counted by hospital, most first: open beds of `kind` carrying every need,
+/// with no live allocation overlapping `[from, to)`.
 pub fn availability(
     conn: &mut DbConn,
     kind: BedKind,
@@ -150,9 +126,27 @@ pub fn availability(
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 ) -> DbResult<Vec<Alternative>> {
+    // Bed by bed: a live allocation of this bed that overlaps the period (through the partial
+    // index of live allocations by bed; a bed has few), or that of an admitted patient, whose stay
+    // may run past its planned end. Not the set of all live allocations ending after `from`: that
+    // is every booking ahead in the region, walked at every decline. Only the columns the count
+    // needs: this reads every open bed of the region.
+    let admitted = to_code(&RequestStatus::Admitted)?;
+    let open = to_code(&BedStatus::Open)?;
+    let (from, to) = (to_db(from), to_db(to));
+    let free: Vec<(String, String, String)> = native!(conn, |c| b::beds
+        .filter(b::status.eq(&open))
+        .filter(diesel::dsl::not(diesel::dsl::exists(
+            a::bed_allocations.filter(a::bed_id.eq(b::id)).filter(live_overlap!(from, to, &admitted)),
+        )))
+        .select((b::hospital_id, b::kinds, b::tags))
+        .load(c))?;
     let mut counts: BTreeMap<OrganizationId, i64> = BTreeMap::new();
-    for bed in free_beds(conn, kind, needs, from, to, None)? {
-        *counts.entry(bed.hospital_id).or_default() += 1;
+    for (hospital, kinds, tags) in free {
+        let (kinds, tags): (Vec<BedKind>, Vec<String>) = (from_json("kinds", &kinds)?, from_json("tags", &tags)?);
+        if kinds.contains(&kind) && needs.iter().all(|n| tags.contains(n)) {
+            *counts.entry(id("hospital_id", &hospital)?).or_default() += 1;
+        }
     }
     let mut out: Vec<Alternative> =
         counts.into_iter().map(|(hospital_id, free_beds)| Alternative { hospital_id, free_beds }).collect();
@@ -160,11 +154,16 @@ pub fn availability(
     Ok(out)
 }
 
+// The statements kept prepared ([`super::fixed`]).
+super::statements!(LockBed, Allocate, Transition);
+
 /// Takes the bed's row lock until commit (PostgreSQL; SQLite's single writer already
 /// serialises): allocations of one bed happen one after the other.
 pub fn lock_bed(conn: &mut DbConn, bed: BedId) -> DbResult<()> {
-    let changed =
-        diesel::update(b::beds.find(bed.to_string())).set(b::alloc_version.eq(b::alloc_version + 1)).execute(conn)?;
+    let changed = fixed::<LockBed, _>(
+        diesel::update(b::beds.find(bed.to_string())).set(b::alloc_version.eq(b::alloc_version + 1)),
+    )
+    .run(conn)?;
     if changed == 0 {
         return Err(DbError::NotFound);
     }
@@ -174,15 +173,13 @@ pub fn lock_bed(conn: &mut DbConn, bed: BedId) -> DbResult<()> {
 /// Whether a live allocation of the bed overlaps `[from, to)`. The allocation of a patient in
 /// the bed (admitted) lasts until discharge, whatever its planned end.
 pub fn overlaps(conn: &mut DbConn, bed: BedId, from: DateTime<Utc>, to: DateTime<Utc>) -> DbResult<bool> {
-    let admitted = r::bed_requests.filter(r::status.eq(to_code(&RequestStatus::Admitted)?)).select(r::id);
-    let n: i64 = a::bed_allocations
-        .filter(a::bed_id.eq(bed.to_string()))
-        .filter(a::released_at.is_null())
-        .filter(a::starts_at.lt(to_db(to)))
-        .filter(a::ends_at.gt(to_db(from)).or(a::request_id.eq_any(admitted)))
-        .count()
-        .get_result(conn)?;
-    Ok(n > 0)
+    let admitted = to_code(&RequestStatus::Admitted)?;
+    let taken = a::bed_allocations.filter(a::bed_id.eq(bed.to_string())).filter(live_overlap!(
+        to_db(from),
+        to_db(to),
+        &admitted
+    ));
+    Ok(native!(conn, |c| diesel::select(diesel::dsl::exists(taken)).get_result(c))?)
 }
 
 pub fn allocate(
@@ -193,17 +190,16 @@ pub fn allocate(
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 ) -> DbResult<()> {
-    diesel::insert_into(a::bed_allocations)
-        .values((
-            a::id.eq(uuid::Uuid::now_v7().to_string()),
-            a::bed_id.eq(bed.to_string()),
-            a::request_id.eq(request.to_string()),
-            a::patient_id.eq(patient.to_string()),
-            a::starts_at.eq(to_db(from)),
-            a::ends_at.eq(to_db(to)),
-            a::created_at.eq(now()),
-        ))
-        .execute(conn)?;
+    fixed::<Allocate, _>(diesel::insert_into(a::bed_allocations).values((
+        a::id.eq(uuid::Uuid::now_v7().to_string()),
+        a::bed_id.eq(bed.to_string()),
+        a::request_id.eq(request.to_string()),
+        a::patient_id.eq(patient.to_string()),
+        a::starts_at.eq(to_db(from)),
+        a::ends_at.eq(to_db(to)),
+        a::created_at.eq(now()),
+    )))
+    .run(conn)?;
     Ok(())
 }
 
@@ -359,12 +355,17 @@ impl RequestRow {
 
 /// Rows into requests with their allocations, in one more query.
 fn render(conn: &mut DbConn, rows: Vec<RequestRow>) -> DbResult<Vec<BedRequest>> {
-    let ids: Vec<String> = rows.iter().map(|x| x.id.clone()).collect();
+    const COLUMNS: (a::request_id, a::bed_id, a::starts_at, a::ends_at, a::released_at) =
+        (a::request_id, a::bed_id, a::starts_at, a::ends_at, a::released_at);
     #[allow(clippy::type_complexity)]
-    let allocs: Vec<(String, String, NaiveDateTime, NaiveDateTime, Option<NaiveDateTime>)> = a::bed_allocations
-        .filter(a::request_id.eq_any(ids))
-        .select((a::request_id, a::bed_id, a::starts_at, a::ends_at, a::released_at))
-        .load(conn)?;
+    let allocs: Vec<(String, String, NaiveDateTime, NaiveDateTime, Option<NaiveDateTime>)> = match rows.as_slice() {
+        // One request (every read and change of one): a statement of a fixed shape, kept prepared.
+        [one] => native!(conn, |c| a::bed_allocations.filter(a::request_id.eq(&one.id)).select(COLUMNS).load(c))?,
+        _ => {
+            let ids: Vec<&str> = rows.iter().map(|x| x.id.as_str()).collect();
+            a::bed_allocations.filter(a::request_id.eq_any(ids)).select(COLUMNS).load(conn)?
+        }
+    };
     let mut by_request: HashMap<String, Allocation> = HashMap::new();
     for (req, bed, s, e, released) in allocs {
         let alloc = Allocation {
@@ -426,14 +427,15 @@ pub fn insert_request(conn: &mut DbConn, n: &NewRequest) -> DbResult<BedRequestI
 }
 
 pub fn get_request(conn: &mut DbConn, request: BedRequestId) -> DbResult<BedRequest> {
-    let row: RequestRow = r::bed_requests.find(request.to_string()).select(RequestRow::as_select()).first(conn)?;
+    let row: RequestRow =
+        native!(conn, |c| r::bed_requests.find(request.to_string()).select(RequestRow::as_select()).first(c))?;
     render(conn, vec![row])?.pop().ok_or(DbError::NotFound)
 }
 
 /// The patient of a request, whoever asks (for the audit row of a refused access).
 pub fn patient_of(conn: &mut DbConn, request: BedRequestId) -> DbResult<Option<PatientId>> {
     let found: Option<String> =
-        r::bed_requests.find(request.to_string()).select(r::patient_id).first(conn).optional()?;
+        native!(conn, |c| r::bed_requests.find(request.to_string()).select(r::patient_id).first(c).optional())?;
     found.map(|p| id("patient_id", &p)).transpose()
 }
 
@@ -461,17 +463,25 @@ fn branches(scope: &BedScope) -> Vec<Visible> {
     parts
 }
 
-/// Every way of seeing at once, for a read of one row by id.
-fn visible(scope: &BedScope) -> Visible {
-    super::any_of(branches(scope))
-}
-
+/// A request the scope may read; `NotFound` otherwise. The ways of seeing of [`branches`] tested
+/// on the row read by id (the case's through [`super::cases::get_visible`]): statements of a fixed
+/// shape, kept prepared, where a boxed `OR` of the branches has its SQL text rebuilt and the
+/// statement prepared again at every call. This is the read behind every answer to a request.
 pub fn get_visible_request(conn: &mut DbConn, request: BedRequestId, scope: &BedScope) -> DbResult<BedRequest> {
-    let row: RequestRow = r::bed_requests
-        .filter(r::id.eq(request.to_string()))
-        .filter(visible(scope))
-        .select(RequestRow::as_select())
-        .first(conn)?;
+    let row: RequestRow =
+        native!(conn, |c| r::bed_requests.find(request.to_string()).select(RequestRow::as_select()).first(c))?;
+    let seen = scope.hospital.is_some_and(|h| h.to_string() == row.hospital_id)
+        || scope.requester.as_deref() == Some(row.requested_by.as_str())
+        || (!scope.cases.is_empty() && {
+            match super::cases::get_visible(conn, id("case_id", &row.case_id)?, &scope.cases) {
+                Ok(_) => true,
+                Err(DbError::NotFound) => false,
+                Err(e) => return Err(e),
+            }
+        });
+    if !seen {
+        return Err(DbError::NotFound);
+    }
     render(conn, vec![row])?.pop().ok_or(DbError::NotFound)
 }
 
@@ -494,25 +504,28 @@ pub fn transition(
 ) -> DbResult<bool> {
     let at = now();
     let target = r::bed_requests.filter(r::id.eq(request.to_string())).filter(r::status.eq(to_code(&from)?));
-    let changed = diesel::update(target)
-        .set((r::status.eq(to_code(&to)?), r::version.eq(r::version + 1), r::updated_at.eq(at)))
-        .execute(conn)?;
-    if changed == 0 {
-        return Ok(false);
-    }
-    let this = || r::bed_requests.find(request.to_string());
-    if let Some(reason) = &ans.decline_reason {
-        diesel::update(this())
-            .set((r::decline_reason.eq(Some(to_code(reason)?)), r::decline_note.eq(ans.decline_note.as_deref())))
-            .execute(conn)?;
-    }
-    if let Some(d) = &ans.disposition {
-        diesel::update(this()).set(r::disposition.eq(Some(to_code(d)?))).execute(conn)?;
-    }
-    if let Some(who) = &ans.answered_by {
-        diesel::update(this()).set((r::answered_by.eq(Some(who)), r::answered_at.eq(Some(at)))).execute(conn)?;
-    }
-    Ok(true)
+    // The answer in the same statement: `COALESCE(?, column)`, so that a `None` leaves the column
+    // as it is and the statement has one text whatever the answer says (it stays prepared).
+    use diesel::sql_types::{Nullable, Text, Timestamp};
+    let text_or = |value: Option<String>, column: &str| {
+        diesel::dsl::sql::<Nullable<Text>>("COALESCE(").bind::<Nullable<Text>, _>(value).sql(&format!(", {column})"))
+    };
+    let changed = fixed::<Transition, _>(
+        diesel::update(target).set((
+            r::status.eq(to_code(&to)?),
+            r::version.eq(r::version + 1),
+            r::updated_at.eq(at),
+            r::decline_reason.eq(text_or(ans.decline_reason.as_ref().map(to_code).transpose()?, "decline_reason")),
+            r::decline_note.eq(text_or(ans.decline_note.clone(), "decline_note")),
+            r::disposition.eq(text_or(ans.disposition.as_ref().map(to_code).transpose()?, "disposition")),
+            r::answered_by.eq(text_or(ans.answered_by.clone(), "answered_by")),
+            r::answered_at.eq(diesel::dsl::sql::<Nullable<Timestamp>>("COALESCE(")
+                .bind::<Nullable<Timestamp>, _>(ans.answered_by.as_ref().map(|_| at))
+                .sql(", answered_at)")),
+        )),
+    )
+    .run(conn)?;
+    Ok(changed == 1)
 }
 
 /// Cancels the case's pending and accepted requests and gives their beds back (the case

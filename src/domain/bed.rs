@@ -492,7 +492,9 @@ pub struct BedRequest {
     pub disposition: Option<Disposition>,
     pub answered_by: Option<String>,
     pub answered_at: Option<DateTime<Utc>>,
-    /// After a decline or expiry: other hospitals with free matching beds for the window.
+    /// After a decline or expiry: other hospitals with free matching beds for the window, read
+    /// once the answer is stored (absent from an answer only if they could not be read then; a
+    /// read of the request names them).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub alternatives: Option<Vec<Alternative>>,
     pub version: i64,

@@ -497,3 +497,113 @@ fn a_reader_seeing_two_ways_pages_through_bed_requests_once_each() {
     assert_eq!(app.page_through("/api/v1/bed-requests", &both), expected);
     assert_eq!(app.ids_of(&app.get("/api/v1/bed-requests?limit=10", &both)), expected, "one page: each once");
 }
+
+/// A request is read by the hospital it is addressed to, its requester, the case's team and the
+/// case's base; by no one else (each way of seeing is tested on the row read by id).
+#[test]
+fn a_request_is_read_by_its_hospital_requester_team_and_base_only() {
+    let app = spawn_app();
+    let x = ward(&app);
+    let id = request(&app, &x, &x.doctor, "emergency", &[]).id();
+    app.post(
+        &format!("/api/v1/cases/{}/care-team", x.w.case),
+        &x.w.coordinator,
+        &json!({"practitioner_id": x.w.nurse, "role": "visiting_nurse"}),
+    )
+    .assert(201);
+    let nurse = app.as_practitioner(&x.w.nurse, &x.w.clinic, &["nurse"]);
+    let secondary = app.as_practitioner(&x.w.doctors[1], &x.w.clinic, &["physician"]);
+    let path = format!("/api/v1/bed-requests/{id}");
+    for (who, token) in [
+        ("the hospital's bed manager", &x.manager),
+        ("the requester", &x.doctor),
+        ("a team member who did not ask", &secondary),
+        ("a nurse of the team", &nurse),
+        ("the base's coordinator", &x.w.coordinator),
+    ] {
+        assert_eq!(app.get(&path, token).status, 200, "{who} reads the request");
+    }
+    let (_, other_manager) = hospital(&app, "神田病院");
+    let (_, other_coordinator) = app.other_base("港区医師会", "131032");
+    let off_team = app.as_practitioner(&x.w.doctors[2], &x.w.clinic, &["physician"]);
+    let stranger = app.physician(&x.w.clinic, "高橋 四郎", "タカハシ シロウ", "200004");
+    let elsewhere = app.world_for_new_patient(&x.w);
+    app.handover(&x.w.coordinator, &elsewhere.case, "primary", &stranger, None).assert(200);
+    let doctor_elsewhere = app.as_practitioner(&stranger, &x.w.clinic, &["physician"]);
+    for (who, token) in [
+        ("another hospital's bed manager", &other_manager),
+        ("another base's coordinator", &other_coordinator),
+        ("a physician of the clinic off the team", &off_team),
+        ("a physician of another case's team", &doctor_elsewhere),
+    ] {
+        assert_eq!(app.get(&path, token).status, 404, "{who} does not read the request");
+        let decline = app.post(&format!("{path}/decline"), token, &json!({"reason_code": "other"}));
+        assert_eq!(decline.status, 404, "{who} may not even learn that the request exists");
+    }
+}
+
+/// Each answer writes its own fields and keeps those of the earlier ones: the hospital's answer
+/// survives the admission and the discharge; a decline keeps its reason and note.
+#[test]
+fn each_answer_keeps_what_the_earlier_answers_wrote() {
+    let app = spawn_app();
+    let x = ward(&app);
+    let b = bed(&app, &x, "901", &["emergency"], &[]);
+    let id = request(&app, &x, &x.doctor, "emergency", &[]).id();
+    let p = |verb: &str| format!("/api/v1/bed-requests/{id}/{verb}");
+    let accepted = accept(&app, &x, &id, &b, Utc::now(), Utc::now() + Duration::days(2));
+    accepted.assert(200);
+    let answer = |r: &Resp| (r.body["answered_by"].clone(), r.body["answered_at"].clone());
+    let given = answer(&accepted);
+    assert!(given.0.is_string() && given.1.is_string(), "an accept records who answered and when");
+    assert_eq!((&accepted.body["decline_reason"], &accepted.body["disposition"]), (&Value::Null, &Value::Null));
+    let admitted = app.post(&p("admit"), &x.manager, &json!({}));
+    admitted.assert(200);
+    assert_eq!(answer(&admitted), given, "the admission keeps the answer");
+    let discharged = app.post(&p("discharge"), &x.manager, &json!({"disposition": "home"}));
+    discharged.assert(200);
+    assert_eq!(answer(&discharged), given, "the discharge keeps the answer");
+    assert_eq!(discharged.body["disposition"], "home");
+    assert_eq!(app.get(&format!("/api/v1/bed-requests/{id}"), &x.doctor).body["answered_at"], given.1);
+
+    let other = request(&app, &x, &x.doctor, "emergency", &[]).id();
+    let declined = app.post(
+        &format!("/api/v1/bed-requests/{other}/decline"),
+        &x.manager,
+        &json!({"reason_code": "no_bed_available", "note": "満床"}),
+    );
+    declined.assert(200);
+    assert_eq!(
+        (&declined.body["decline_reason"], &declined.body["decline_note"], &declined.body["disposition"]),
+        (&json!("no_bed_available"), &json!("満床"), &Value::Null)
+    );
+    assert!(declined.body["answered_by"].is_string() && declined.body["answered_at"].is_string());
+    let cancelled = app.post(&format!("/api/v1/bed-requests/{other}/cancel"), &x.doctor, &json!({}));
+    cancelled.assert_problem(409, "invalid_transition");
+}
+
+/// Availability looks at each bed's live bookings: a bed booked for a later or an adjacent period
+/// is free, one booked for an overlapping period is not, and a cancelled booking frees its bed.
+#[test]
+fn availability_counts_a_bed_free_around_its_bookings() {
+    let app = spawn_app();
+    let x = ward(&app);
+    let booked = bed(&app, &x, "A1", &["emergency"], &[]);
+    let cancelled = bed(&app, &x, "A2", &["emergency"], &[]);
+    bed(&app, &x, "A3", &["emergency"], &[]);
+    let day = |n: i64| hour() + Duration::days(n);
+    let id = request(&app, &x, &x.doctor, "emergency", &[]).id();
+    accept(&app, &x, &id, &booked, day(2), day(4)).assert(200);
+    let id2 = request(&app, &x, &x.doctor, "emergency", &[]).id();
+    accept(&app, &x, &id2, &cancelled, day(2), day(4)).assert(200);
+    let free = |from: DateTime<Utc>, to: DateTime<Utc>| {
+        let q = format!("/api/v1/bed-availability?kind=emergency&from={}&to={}", iso(from), iso(to));
+        app.get(&q, &x.doctor).body["items"][0]["free_beds"].as_i64().unwrap_or(0)
+    };
+    assert_eq!(free(day(0), day(2)), 3, "ending as the bookings start: every bed");
+    assert_eq!(free(day(1), day(3)), 1, "overlapping the bookings' start");
+    assert_eq!(free(day(3), day(5)), 1, "overlapping their end");
+    assert_eq!(free(day(4), day(6)), 3, "starting as they end: every bed");
+    app.post(&format!("/api/v1/bed-requests/{id2}/cancel"), &x.doctor, &json!({})).assert(200);
+    assert_eq!(free(day(1), day(3)), 2, "a cancelled booking frees its bed");
+}
