@@ -130,11 +130,12 @@ pub fn insert(conn: &mut DbConn, fields: &OrganizationFields) -> DbResult<Organi
 
 #[tracing::instrument(skip(conn))]
 pub fn get(conn: &mut DbConn, id: OrganizationId) -> DbResult<Organization> {
-    o::organizations.find(id.to_string()).select(Row::as_select()).first(conn)?.try_into()
+    super::native!(conn, |c| o::organizations.find(id.to_string()).select(Row::as_select()).first(c))?.try_into()
 }
 
 pub fn exists(conn: &mut DbConn, id: OrganizationId) -> DbResult<bool> {
-    let found: Option<String> = o::organizations.find(id.to_string()).select(o::id).first(conn).optional()?;
+    let found: Option<String> =
+        super::native!(conn, |c| o::organizations.find(id.to_string()).select(o::id).first(c).optional())?;
     Ok(found.is_some())
 }
 

@@ -229,7 +229,7 @@ const SEARCH_GRAMS: usize = 3;
 /// A patient regardless of scope (for internal checks; answer only what `get_visible` finds).
 #[tracing::instrument(skip(conn))]
 pub fn get(conn: &mut DbConn, patient: PatientId) -> DbResult<Patient> {
-    p::patients.find(patient.to_string()).select(Row::as_select()).first(conn)?.try_into()
+    super::native!(conn, |c| p::patients.find(patient.to_string()).select(Row::as_select()).first(c))?.try_into()
 }
 
 type Visible = super::Cond<p::patients>;

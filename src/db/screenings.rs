@@ -8,7 +8,9 @@ use diesel::prelude::*;
 
 use super::schema::screening_sheets::dsl as s;
 use super::schema::screening_templates::dsl as t;
-use super::{from_code, from_json, id, now, to_code, to_json, utc, DbConn, DbError, DbResult, MultiBackend};
+use super::{
+    fixed, from_code, from_json, id, native, now, to_code, to_json, utc, DbConn, DbError, DbResult, MultiBackend,
+};
 use crate::auth::policy::SheetScope;
 use crate::domain::ids::{CaseId, OrganizationId, PatientId, ScreeningId, TemplateId};
 use crate::domain::screening::{
@@ -91,7 +93,8 @@ pub fn insert_template(conn: &mut DbConn, owner: OrganizationId, fields: &Templa
 }
 
 pub fn get_template(conn: &mut DbConn, template: TemplateId) -> DbResult<Template> {
-    t::screening_templates.find(template.to_string()).select(TemplateRow::as_select()).first(conn)?.try_into()
+    native!(conn, |c| t::screening_templates.find(template.to_string()).select(TemplateRow::as_select()).first(c))?
+        .try_into()
 }
 
 type TemplateVisible =
@@ -120,16 +123,19 @@ pub fn find_published(
     hospital: OrganizationId,
 ) -> DbResult<Option<Template>> {
     for owner in [hospital.to_string(), String::new()] {
-        let mut q = t::screening_templates
-            .filter(t::owner_key.eq(owner))
-            .filter(t::code.eq(code))
-            .filter(t::status.eq("published"))
-            .select(TemplateRow::as_select())
-            .into_boxed();
-        if let Some(v) = version {
-            q = q.filter(t::template_version.eq(v));
-        }
-        let found: Option<TemplateRow> = q.order(t::template_version.desc()).first(conn).optional()?;
+        // One statement of a fixed shape with a version and one without (kept prepared).
+        let found: Option<TemplateRow> = native!(conn, |c| {
+            let q = t::screening_templates
+                .filter(t::owner_key.eq(&owner))
+                .filter(t::code.eq(code))
+                .filter(t::status.eq("published"))
+                .select(TemplateRow::as_select())
+                .order(t::template_version.desc());
+            match version {
+                Some(v) => q.filter(t::template_version.eq(v)).first(c).optional(),
+                None => q.first(c).optional(),
+            }
+        })?;
         if let Some(row) = found {
             return Ok(Some(row.try_into()?));
         }
@@ -291,15 +297,35 @@ impl SheetRow {
 /// Turns rows into sheets with two more queries whatever their number: their templates'
 /// names and the revisions that replaced them.
 fn render(conn: &mut DbConn, rows: Vec<SheetRow>) -> DbResult<Vec<Sheet>> {
-    let template_ids: BTreeSet<String> = rows.iter().map(|r| r.template_id.clone()).collect();
-    let refs: Vec<(String, String, i32)> = t::screening_templates
-        .filter(t::id.eq_any(template_ids))
-        .select((t::id, t::code, t::template_version))
-        .load(conn)?;
+    // (template id, code, version) and (sheet id, the sheet it supersedes).
+    type Refs = Vec<(String, String, i32)>;
+    type Successors = Vec<(String, Option<String>)>;
+    let (refs, successors): (Refs, Successors) = match rows.as_slice() {
+        // One sheet (every read and change of one): statements of a fixed shape, kept prepared,
+        // where an `IN` list is prepared again at each call on SQLite.
+        [one] => native!(conn, |c| {
+            let template =
+                t::screening_templates.find(&one.template_id).select((t::id, t::code, t::template_version)).load(c)?;
+            let next =
+                s::screening_sheets.filter(s::supersedes_id.eq(&one.id)).select((s::id, s::supersedes_id)).load(c)?;
+            Ok::<_, diesel::result::Error>((template, next))
+        })?,
+        _ => {
+            let template_ids: BTreeSet<&str> = rows.iter().map(|r| r.template_id.as_str()).collect();
+            let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
+            (
+                t::screening_templates
+                    .filter(t::id.eq_any(template_ids))
+                    .select((t::id, t::code, t::template_version))
+                    .load(conn)?,
+                s::screening_sheets
+                    .filter(s::supersedes_id.eq_any(ids))
+                    .select((s::id, s::supersedes_id))
+                    .load(conn)?,
+            )
+        }
+    };
     let refs: HashMap<String, (String, i32)> = refs.into_iter().map(|(i, c, v)| (i, (c, v))).collect();
-    let ids: Vec<String> = rows.iter().map(|r| r.id.clone()).collect();
-    let successors: Vec<(String, Option<String>)> =
-        s::screening_sheets.filter(s::supersedes_id.eq_any(ids)).select((s::id, s::supersedes_id)).load(conn)?;
     let successors: HashMap<String, String> = successors.into_iter().filter_map(|(i, old)| Some((old?, i))).collect();
     let at = Utc::now();
     rows.into_iter()
@@ -328,60 +354,63 @@ pub struct NewSheet<'a> {
     pub conference_held_at: Option<DateTime<Utc>>,
 }
 
+// The statements kept prepared ([`super::fixed`]).
+super::statements!(InsertSheet);
+
 #[tracing::instrument(skip_all)]
 pub fn insert_sheet(conn: &mut DbConn, new: &NewSheet) -> DbResult<ScreeningId> {
     let new_id = ScreeningId::new();
     let at = now();
     let c = new.content;
     let e = new.evaluation;
-    diesel::insert_into(s::screening_sheets)
-        .values((
-            (
-                s::id.eq(new_id.to_string()),
-                s::hospital_id.eq(new.hospital.to_string()),
-                s::base_organization_id.eq(c.base_organization_id.to_string()),
-                s::encounter_ref.eq(new.encounter_ref),
-                s::revision.eq(new.revision),
-                s::supersedes_id.eq(new.supersedes.map(|x| x.to_string())),
-                s::template_id.eq(c.template_id.to_string()),
-                s::patient_id.eq(c.patient_id.map(|x| x.to_string())),
-                s::demographics.eq(c.patient.as_ref().map(to_json).transpose()?),
-                s::admitted_at.eq(to_db(c.admitted_at)),
-                s::emergency_admission.eq(c.emergency_admission),
-                s::expected_discharge_on.eq(c.expected_discharge_on),
-                s::answers.eq(to_json(&c.answers)?),
-                s::notes.eq(c.notes.as_deref()),
-            ),
-            (
-                s::factors.eq(to_json(&e.factors)?),
-                s::score.eq(e.score),
-                s::result.eq(e.result.as_ref().map(to_code).transpose()?),
-                s::status.eq(to_code(&new.status)?),
-                s::screening_due_at.eq(to_db(new.screening_due_at)),
-                s::week_due_at.eq(to_db(new.week_due_at)),
-                s::submitted_at.eq(new.submitted_at.map(to_db)),
-                s::interview_held_at.eq(new.interview_held_at.map(to_db)),
-                s::conference_held_at.eq(new.conference_held_at.map(to_db)),
-                s::content_hash.eq(c.hash()),
-                s::version.eq(1_i64),
-                s::created_at.eq(at),
-                s::updated_at.eq(at),
-            ),
-        ))
-        .execute(conn)?;
+    fixed::<InsertSheet, _>(diesel::insert_into(s::screening_sheets).values((
+        (
+            s::id.eq(new_id.to_string()),
+            s::hospital_id.eq(new.hospital.to_string()),
+            s::base_organization_id.eq(c.base_organization_id.to_string()),
+            s::encounter_ref.eq(new.encounter_ref),
+            s::revision.eq(new.revision),
+            s::supersedes_id.eq(new.supersedes.map(|x| x.to_string())),
+            s::template_id.eq(c.template_id.to_string()),
+            s::patient_id.eq(c.patient_id.map(|x| x.to_string())),
+            s::demographics.eq(c.patient.as_ref().map(to_json).transpose()?),
+            s::admitted_at.eq(to_db(c.admitted_at)),
+            s::emergency_admission.eq(c.emergency_admission),
+            s::expected_discharge_on.eq(c.expected_discharge_on),
+            s::answers.eq(to_json(&c.answers)?),
+            s::notes.eq(c.notes.as_deref()),
+        ),
+        (
+            s::factors.eq(to_json(&e.factors)?),
+            s::score.eq(e.score),
+            s::result.eq(e.result.as_ref().map(to_code).transpose()?),
+            s::status.eq(to_code(&new.status)?),
+            s::screening_due_at.eq(to_db(new.screening_due_at)),
+            s::week_due_at.eq(to_db(new.week_due_at)),
+            s::submitted_at.eq(new.submitted_at.map(to_db)),
+            s::interview_held_at.eq(new.interview_held_at.map(to_db)),
+            s::conference_held_at.eq(new.conference_held_at.map(to_db)),
+            s::content_hash.eq(c.hash()),
+            s::version.eq(1_i64),
+            s::created_at.eq(at),
+            s::updated_at.eq(at),
+        ),
+    )))
+    .run(conn)?;
     Ok(new_id)
 }
 
 /// A sheet regardless of scope (internal use; answer only what a scoped read finds).
 pub fn get_sheet(conn: &mut DbConn, sheet: ScreeningId) -> DbResult<Sheet> {
-    let row: SheetRow = s::screening_sheets.find(sheet.to_string()).select(SheetRow::as_select()).first(conn)?;
+    let row: SheetRow =
+        native!(conn, |c| s::screening_sheets.find(sheet.to_string()).select(SheetRow::as_select()).first(c))?;
     render(conn, vec![row])?.pop().ok_or(DbError::NotFound)
 }
 
 /// The patient a sheet names, whoever asks (for the audit row of a refused access).
 pub fn patient_of(conn: &mut DbConn, sheet: ScreeningId) -> DbResult<Option<PatientId>> {
     let found: Option<Option<String>> =
-        s::screening_sheets.find(sheet.to_string()).select(s::patient_id).first(conn).optional()?;
+        native!(conn, |c| s::screening_sheets.find(sheet.to_string()).select(s::patient_id).first(c).optional())?;
     found.flatten().map(|p| id("patient_id", &p)).transpose()
 }
 
@@ -427,12 +456,12 @@ pub fn encounter_revisions(
     hospital: OrganizationId,
     encounter_ref: &str,
 ) -> DbResult<Vec<(ScreeningId, SheetStatus, String)>> {
-    let rows: Vec<(String, String, String)> = s::screening_sheets
+    let rows: Vec<(String, String, String)> = native!(conn, |c| s::screening_sheets
         .filter(s::hospital_id.eq(hospital.to_string()))
         .filter(s::encounter_ref.eq(encounter_ref))
         .order(s::revision.desc())
         .select((s::id, s::status, s::content_hash))
-        .load(conn)?;
+        .load(c))?;
     rows.into_iter().map(|(i, st, h)| Ok((id("id", &i)?, from_code(&st)?, h))).collect()
 }
 

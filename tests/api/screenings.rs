@@ -193,6 +193,21 @@ fn local_templates_are_drafted_published_then_immutable_and_versioned() {
     v2.assert(201);
     assert_eq!(v2.body["template_version"], 2);
     assert_eq!(below.body["template"]["template_version"], 1);
+    // A code alone names the latest published version; a version names that one.
+    app.post(&format!("/api/v1/screening-templates/{}/publish", v2.id()), &r.staff, &json!({})).assert(200);
+    let by = |encounter: &str, template: Value| {
+        let mut b = body.clone();
+        b["encounter_ref"] = json!(encounter);
+        b["template"] = template;
+        send(&app, &r, &b)
+    };
+    let latest = by("ADM-L3", json!({"code": "chiyoda_local"}));
+    latest.assert(201);
+    assert_eq!(latest.body["template"]["template_version"], 2);
+    let first = by("ADM-L4", json!({"code": "chiyoda_local", "version": 1}));
+    first.assert(201);
+    assert_eq!(first.body["template"]["template_version"], 1);
+    by("ADM-L5", json!({"code": "chiyoda_local", "version": 3})).assert_problem(400, "validation_failed");
 }
 
 #[test]
