@@ -132,8 +132,12 @@ fn deliveries_are_signed_and_subscriptions_checked() {
     let other = app.token_for(&w.clinic, &["admin"]);
     let id = hook["id"].as_str().unwrap();
     app.get(&format!("/api/v1/webhooks/{id}/deliveries"), &other).assert_problem(404, "not_found");
-    let deliveries = app.get(&format!("/api/v1/webhooks/{id}/deliveries"), &admin);
-    assert_eq!(deliveries.body["items"][0]["status"], "delivered");
+    // The receiver has the request before the dispatcher has its answer: wait for the status.
+    let deliveries = || app.get(&format!("/api/v1/webhooks/{id}/deliveries"), &admin);
+    wait_until("the delivered status", Duration::from_secs(10), || {
+        deliveries().body["items"][0]["status"] == "delivered"
+    });
+    let deliveries = deliveries();
     // Redelivery by hand sends it again.
     let delivery = deliveries.body["items"][0]["id"].as_str().unwrap().to_owned();
     app.post(&format!("/api/v1/webhooks/{id}/deliveries/{delivery}/redeliver"), &admin, &json!({})).assert(202);
