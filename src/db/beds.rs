@@ -11,7 +11,7 @@ use super::schema::bed_requests::dsl as r;
 use super::schema::beds::dsl as b;
 use super::schema::cases::dsl as c;
 use super::schema::respite_policies::dsl as rp;
-use super::{fixed, from_code, from_json, id, native, now, to_code, to_json, utc, DbConn, DbError, DbResult};
+use super::{fixed, from_code, from_json, id, native, now, or_kept, to_code, to_json, utc, DbConn, DbError, DbResult};
 use crate::auth::policy::BedScope;
 use crate::domain::bed::{
     Allocation, Alternative, Bed, BedFields, BedKind, BedRequest, BedStatus, DeclineReason, Disposition, RequestStatus,
@@ -506,26 +506,18 @@ pub fn transition(
 ) -> DbResult<bool> {
     let at = now();
     let target = r::bed_requests.filter(r::id.eq(request.to_string())).filter(r::status.eq(to_code(&from)?));
-    // The answer in the same statement: `COALESCE(?, column)`, so that a `None` leaves the column
-    // as it is and the statement has one text whatever the answer says (it stays prepared).
-    use diesel::sql_types::{Nullable, Text, Timestamp};
-    let text_or = |value: Option<String>, column: &str| {
-        diesel::dsl::sql::<Nullable<Text>>("COALESCE(").bind::<Nullable<Text>, _>(value).sql(&format!(", {column})"))
-    };
-    let changed = fixed::<Transition, _>(
-        diesel::update(target).set((
-            r::status.eq(to_code(&to)?),
-            r::version.eq(r::version + 1),
-            r::updated_at.eq(at),
-            r::decline_reason.eq(text_or(ans.decline_reason.as_ref().map(to_code).transpose()?, "decline_reason")),
-            r::decline_note.eq(text_or(ans.decline_note.clone(), "decline_note")),
-            r::disposition.eq(text_or(ans.disposition.as_ref().map(to_code).transpose()?, "disposition")),
-            r::answered_by.eq(text_or(ans.answered_by.clone(), "answered_by")),
-            r::answered_at.eq(diesel::dsl::sql::<Nullable<Timestamp>>("COALESCE(")
-                .bind::<Nullable<Timestamp>, _>(ans.answered_by.as_ref().map(|_| at))
-                .sql(", answered_at)")),
-        )),
-    )
+    // The answer in the same statement, each field kept as it is when the answer has none: one
+    // text for every answer (it stays prepared).
+    let changed = fixed::<Transition, _>(diesel::update(target).set((
+        r::status.eq(to_code(&to)?),
+        r::version.eq(r::version + 1),
+        r::updated_at.eq(at),
+        r::decline_reason.eq(or_kept(r::decline_reason, ans.decline_reason.as_ref().map(to_code).transpose()?)),
+        r::decline_note.eq(or_kept(r::decline_note, ans.decline_note.clone())),
+        r::disposition.eq(or_kept(r::disposition, ans.disposition.as_ref().map(to_code).transpose()?)),
+        r::answered_by.eq(or_kept(r::answered_by, ans.answered_by.clone())),
+        r::answered_at.eq(or_kept(r::answered_at, ans.answered_by.as_ref().map(|_| at))),
+    )))
     .run(conn)?;
     Ok(changed == 1)
 }

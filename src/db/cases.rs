@@ -218,19 +218,15 @@ pub fn transition(
     actor: &str,
 ) -> DbResult<bool> {
     let target = c::cases.filter(c::id.eq(case.to_string())).filter(c::status.eq(to_code(&from)?));
-    // The dates in the same statement: `COALESCE(?, column)`, so that a `None` leaves the column
-    // as it is and the statement has one text whichever dates are set (it stays prepared).
-    type Day = diesel::sql_types::Nullable<diesel::sql_types::Date>;
-    let date_or = |value: Option<NaiveDate>, column: &str| {
-        diesel::dsl::sql::<Day>("COALESCE(").bind::<Day, _>(value).sql(&format!(", {column})"))
-    };
+    // The dates in the same statement, each kept as it is when not set: one text whichever dates
+    // are set (it stays prepared).
     let changed = fixed::<Transition, _>(diesel::update(target).set((
         c::status.eq(to_code(&to)?),
         c::version.eq(c::version + 1),
         c::updated_at.eq(now()),
         c::close_reason.eq(effects.close_reason.as_ref().map(to_code).transpose()?),
-        c::started_on.eq(date_or(effects.started_on, "started_on")),
-        c::ended_on.eq(date_or(effects.ended_on, "ended_on")),
+        c::started_on.eq(super::or_kept(c::started_on, effects.started_on)),
+        c::ended_on.eq(super::or_kept(c::ended_on, effects.ended_on)),
     )))
     .run(conn)?;
     if changed == 0 {

@@ -424,6 +424,28 @@ pub(crate) fn fixed<M, Q>(query: Q) -> Fixed<M, Q> {
     Fixed { query, marker: std::marker::PhantomData }
 }
 
+/// What [`or_kept`] writes: `COALESCE(` the bound value `, column)`.
+pub(crate) type OrKept<ST, V> = diesel::expression::SqlLiteral<
+    ST,
+    diesel::expression::UncheckedBind<
+        diesel::expression::SqlLiteral<ST>,
+        <V as diesel::expression::AsExpression<ST>>::Expression,
+    >,
+>;
+
+/// `COALESCE(?, column)` for a `SET column = …`: the value, or the column as it is when the value
+/// is `None`. Where a changeset would leave the column out (and so change the statement's text
+/// with the values), this keeps one text for every call, so the statement can be [`Fixed`].
+pub(crate) fn or_kept<C, T>(column: C, value: Option<T>) -> OrKept<C::SqlType, Option<T>>
+where
+    C: diesel::Column,
+    C::SqlType: diesel::sql_types::SqlType + diesel::expression::TypedExpressionType,
+    Option<T>: diesel::expression::AsExpression<C::SqlType>,
+{
+    let _ = column;
+    diesel::dsl::sql::<C::SqlType>("COALESCE(").bind::<C::SqlType, _>(value).sql(&format!(", {})", C::NAME))
+}
+
 /// A [`Fixed`] statement's marker: where its text is kept, once per backend.
 pub(crate) trait Statement: 'static {
     fn texts() -> &'static Texts;
