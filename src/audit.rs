@@ -101,7 +101,7 @@ fn writer(db: &Db, key: &std::sync::Arc<Secret>, rx: &mpsc::Receiver<Job>) {
         let all: Vec<Entry> = jobs.iter_mut().flat_map(|j| std::mem::take(&mut j.entries)).collect();
         let key = key.clone();
         let result = db
-            .audit_blocking(move |c| db::audit::append(c, key.expose(), &all.iter().collect::<Vec<_>>()))
+            .audit_blocking(move |c| db::audit::append_chained(c, key.expose(), &all.iter().collect::<Vec<_>>()))
             .map_err(|e: db::DbError| e.to_string());
         for job in jobs {
             let _ = job.done.send(result.clone());

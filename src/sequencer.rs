@@ -1,5 +1,6 @@
-//! The sequencer (PostgreSQL). Changes and reads write their access-log rows and events into
-//! `audit_pending` and `event_outbox` without taking a head lock, so that transactions from every
+//! The sequencer (PostgreSQL). Changes write their access-log rows and events into
+//! `audit_pending` and `event_outbox` without taking a head lock (the rows of reads are chained by
+//! the access log's writer, `crate::audit`, which also takes along the rows waiting here), so that transactions from every
 //! connection and instance commit side by side. The sequencer moves them, oldest first, into the
 //! hash chain and the numbered feed, in batches, under the two head locks (the access log's and
 //! the feed's in separate transactions). Every instance runs one; their batches serialise on the

@@ -493,6 +493,12 @@ impl<M, Q> Fixed<M, Q> {
     }
 }
 
+/// A fixed statement that returns rows (`UPDATE … RETURNING`), for `get_result` on the backend's
+/// own connection.
+impl<M, Q: diesel::query_builder::Query> diesel::query_builder::Query for Fixed<M, Q> {
+    type SqlType = Q::SqlType;
+}
+
 impl<M: 'static, Q> diesel::query_builder::QueryId for Fixed<M, Q> {
     type QueryId = M;
     const HAS_STATIC_QUERY_ID: bool = true;

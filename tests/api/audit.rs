@@ -96,6 +96,33 @@ fn concurrent_reads_each_get_their_row_and_the_chain_stays_intact() {
     assert_eq!(v.body["checked"], 26);
 }
 
+/// A read's row is in the chain by the time the read is answered (on PostgreSQL it does not wait
+/// in `audit_pending` for the sequencer), and after the change the read saw, even when that
+/// change's row was still waiting for the sequencer.
+#[test]
+fn a_read_is_chained_by_its_answer_and_after_the_change_it_saw() {
+    let app = spawn_app();
+    let w = app.world();
+    let mut patients = Vec::new();
+    for i in 0..8 {
+        let p = app.register_patient(&w.coordinator, &format!("順序 {i}"), "ジュンジョ");
+        app.get(&format!("/api/v1/patients/{p}"), &w.coordinator).assert(200);
+        // Read around the API: listing the log would catch up first and hide a row still waiting.
+        assert_eq!(
+            app.db.count(&format!("audit_events WHERE patient_id = '{p}'")),
+            2,
+            "the creation and the read are both chained when the read is answered"
+        );
+        patients.push(p);
+    }
+    for p in &patients {
+        let rows = events(&app, &format!("&patient_id={p}"));
+        let expected = [("patient.create", "success"), ("patient.read", "success")];
+        assert_eq!(actions(&rows), expected.map(|(a, o)| (a.to_owned(), o.to_owned())));
+        assert!(rows[0]["seq"].as_i64() < rows[1]["seq"].as_i64());
+    }
+}
+
 /// Verifying the log while reads keep adding rows ends, and covers every row committed before it
 /// started: on PostgreSQL the reader's catch-up stops at the newest row waiting when it began,
 /// however fast new rows arrive.
