@@ -74,7 +74,7 @@ impl Sequencer {
 
     /// Returns once every access-log row committed before the call is chained (it does the work
     /// itself rather than wait for the task). Rows committed meanwhile are left to the task, so
-    /// that a steady stream of reads cannot keep a caller here.
+    /// that a steady stream of changes cannot keep a caller here.
     pub async fn catch_up_audit(&self) -> Result<(), DbError> {
         if !self.needed() {
             return Ok(());

@@ -87,8 +87,9 @@ struct NewRow<'a> {
 
 /// Appends entries to the access log inside the caller's transaction, so that they commit (or
 /// not) with what they record. On SQLite they are chained at once: the one writer already
-/// serialises transactions. On PostgreSQL they wait in `audit_pending` for [`chain_pending`]:
-/// chaining here would hold the head row's lock to commit and let one change commit at a time.
+/// serialises transactions. On PostgreSQL they wait in `audit_pending` for [`chain_pending`] (or
+/// for the access log's writer, [`append_chained`]): chaining here would hold the head row's
+/// lock to commit and let one change commit at a time.
 #[tracing::instrument(skip_all, fields(n = entries.len()))]
 pub fn append(conn: &mut DbConn, key: &[u8], entries: &[&Entry]) -> DbResult<()> {
     if entries.is_empty() {
@@ -118,25 +119,42 @@ pub fn append(conn: &mut DbConn, key: &[u8], entries: &[&Entry]) -> DbResult<()>
 /// chained at once, with no pass through `audit_pending` (on PostgreSQL that pass cost an insert,
 /// a read and a delete per row, besides the chaining). On PostgreSQL the head lock is then held
 /// to commit, as the sequencer holds it: the access log's writer is one thread per instance and
-/// commits every waiting row at once, so the lock is taken once per batch, not once per read.
+/// commits every waiting row at once, so the lock is taken once per batch, not once per read;
+/// the batches of several instances commit one after another.
 ///
 /// The changes' rows still waiting for the sequencer are chained first (up to 1,000), so that an
 /// access is never chained before a change it saw: that change committed, pending row included,
-/// before the access read anything. (Beyond 1,000 waiting rows, a backlog left by a failing
-/// sequencer, the rest stay for the sequencer and that order is not kept.)
+/// before the access read anything. Beyond 1,000 waiting rows (a backlog: the sequencer behind,
+/// or failing) the rest stay for the sequencer and that order is not kept. The waiting rows are
+/// chained in a savepoint: if they cannot be (a row that does not decode), they are left to the
+/// sequencer, which logs its failure, and the batch's own rows are chained all the same, so
+/// that reads never wait on a bad row of somebody else's.
 ///
-/// On PostgreSQL a batch with nothing waiting costs four round trips: the head locked and read
-/// (with whether rows wait) in one statement, the rows' `INSERT`, the head's move, the commit.
+/// On PostgreSQL a batch with nothing waiting costs five round trips: `BEGIN`, the head locked
+/// and read (with whether rows wait) in one statement, the rows' `INSERT`, the head's move, the
+/// commit.
 #[tracing::instrument(skip_all, fields(n = entries.len()))]
 pub fn append_chained(conn: &mut DbConn, key: &[u8], entries: &[&Entry]) -> DbResult<()> {
     if entries.is_empty() {
         return Ok(());
     }
-    let head = lock_head(conn)?;
-    let moved = if head.waiting { take_pending(conn, PENDING_BATCH, i64::MAX)? } else { Vec::new() };
-    let all: Vec<&Entry> = moved.iter().map(|(_, e)| e).chain(entries.iter().copied()).collect();
-    chain_after(conn, key, head, &all)?;
-    forget_pending(conn, &moved)
+    let mut head = lock_head(conn)?;
+    if head.waiting {
+        let (seq, hash) = (head.seq, head.hash.clone());
+        let caught_up = conn.transaction(|c| -> DbResult<Head> {
+            let moved = take_pending(c, PENDING_BATCH, i64::MAX)?;
+            let entries: Vec<&Entry> = moved.iter().map(|(_, e)| e).collect();
+            let after = chain_after(c, key, Head { seq, hash, waiting: false }, &entries)?;
+            forget_pending(c, &moved)?;
+            Ok(after)
+        });
+        match caught_up {
+            Ok(after) => head = after,
+            Err(e) => tracing::warn!(error = %e, "waiting access-log rows could not be chained; left to the sequencer"),
+        }
+    }
+    chain_after(conn, key, head, entries)?;
+    Ok(())
 }
 
 /// Most waiting rows a batch of [`append_chained`] takes along (the sequencer's batch).
@@ -181,11 +199,13 @@ fn lock_head(conn: &mut DbConn) -> DbResult<Head> {
 /// Chains entries after the head, in order (a change's rows on SQLite).
 fn chain(conn: &mut DbConn, key: &[u8], entries: &[&Entry]) -> DbResult<()> {
     let head = lock_head(conn)?;
-    chain_after(conn, key, head, entries)
+    chain_after(conn, key, head, entries)?;
+    Ok(())
 }
 
-/// Chains entries after `head`, locked by the caller, and moves the head past them.
-fn chain_after(conn: &mut DbConn, key: &[u8], head: Head, entries: &[&Entry]) -> DbResult<()> {
+/// Chains entries after `head`, locked by the caller, and moves the head past them; returns the
+/// new head.
+fn chain_after(conn: &mut DbConn, key: &[u8], head: Head, entries: &[&Entry]) -> DbResult<Head> {
     let (mut seq, mut prev) = (head.seq, head.hash);
     let mut rows = Vec::with_capacity(entries.len());
     for e in entries {
@@ -230,7 +250,7 @@ fn chain_after(conn: &mut DbConn, key: &[u8], head: Head, entries: &[&Entry]) ->
         diesel::update(head::audit_chain.find(1)).set((head::last_seq.eq(seq), head::last_hash.eq(&prev))),
     )
     .run(conn)?;
-    Ok(())
+    Ok(Head { seq, hash: prev, waiting: false })
 }
 
 /// Every column bound, `NULL` included, so that one row's `INSERT` has one text ([`super::fixed`]).
@@ -329,7 +349,7 @@ pub fn last_pending(conn: &mut DbConn) -> DbResult<Option<i64>> {
 /// many. The head lock is taken before the rows are read: a sequencer that waited for another
 /// one reads only what that one left (each statement sees what committed before it).
 pub fn chain_pending(conn: &mut DbConn, key: &[u8], max: i64, upto: i64) -> DbResult<usize> {
-    // Asked before every batch of reads' rows ([`append_chained`]): kept prepared.
+    // Asked at every poll of the sequencer and every catch-up: kept prepared.
     let waiting: Option<i64> = native!(conn, |c| ap::audit_pending
         .select(ap::pending_id)
         .filter(ap::pending_id.le(upto))

@@ -123,9 +123,29 @@ fn a_read_is_chained_by_its_answer_and_after_the_change_it_saw() {
     }
 }
 
-/// Verifying the log while reads keep adding rows ends, and covers every row committed before it
-/// started: on PostgreSQL the reader's catch-up stops at the newest row waiting when it began,
-/// however fast new rows arrive.
+/// A waiting row that cannot be chained (altered by hand: an outcome nobody knows) is left to the
+/// sequencer; reads are still answered, and their rows chained, without it.
+#[test]
+fn a_bad_waiting_row_does_not_stop_reads() {
+    let app = spawn_app();
+    let w = app.world();
+    app.db
+        .raw(
+            "INSERT INTO audit_pending (id, at, request_id, actor_sub, actor_org, actor_roles, action, \
+             resource_type, outcome, status, purpose) VALUES ('bad-row', '2026-11-24 00:00:00', 'r', 'someone', \
+             'org', '[]', 'case.read', 'case', 'bogus', 200, 'normal')",
+        )
+        .unwrap();
+    for _ in 0..3 {
+        app.get(&format!("/api/v1/cases/{}", w.case), &w.coordinator).assert(200);
+    }
+    assert_eq!(app.db.count("audit_events WHERE action = 'case.read'"), 3);
+    assert_eq!(app.db.count("audit_pending WHERE id = 'bad-row'"), 1, "left where it was");
+}
+
+/// Verifying the log while reads and changes keep adding rows ends, and covers every row committed
+/// before it started: on PostgreSQL the reader's catch-up stops at the newest row waiting when it
+/// began, however fast new rows arrive (the changes' rows wait in `audit_pending`).
 #[test]
 fn verifying_the_log_ends_under_a_steady_stream_of_new_rows() {
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -134,11 +154,18 @@ fn verifying_the_log_ends_under_a_steady_stream_of_new_rows() {
     let stop = Arc::new(AtomicBool::new(false));
     let done = Arc::new(AtomicUsize::new(0));
     let readers: Vec<_> = (0..4)
-        .map(|_| {
+        .map(|i| {
             let (a, ww, stop, done) = (app.clone(), w.clone(), stop.clone(), done.clone());
             std::thread::spawn(move || {
+                let mut n = 0;
                 while !stop.load(Ordering::SeqCst) {
-                    a.get(&format!("/api/v1/cases/{}", ww.case), &ww.coordinator).assert(200);
+                    // One row each: two threads read, two register patients.
+                    if i % 2 == 0 {
+                        a.get(&format!("/api/v1/cases/{}", ww.case), &ww.coordinator).assert(200);
+                    } else {
+                        a.register_patient(&ww.coordinator, &format!("流れ {i}-{n}"), "ナガレ");
+                    }
+                    n += 1;
                     done.fetch_add(1, Ordering::SeqCst);
                 }
             })
@@ -161,7 +188,7 @@ fn verifying_the_log_ends_under_a_steady_stream_of_new_rows() {
         let (before, status, body) = rx.recv_timeout(std::time::Duration::from_secs(60)).expect("verify answered");
         assert_eq!(status, 200);
         assert_eq!(body["intact"], true, "{body}");
-        // The world's two rows, and one per read answered before the verification started.
+        // The world's two rows, and one per request answered before the verification started.
         assert!(body["checked"].as_u64().unwrap() >= 2 + before as u64, "{body} after {before} reads");
     }
     verifier.join().unwrap();
