@@ -140,16 +140,9 @@ pub fn append_chained(conn: &mut DbConn, key: &[u8], entries: &[&Entry]) -> DbRe
     }
     let mut head = lock_head(conn)?;
     if head.waiting {
-        let (seq, hash) = (head.seq, head.hash.clone());
-        let caught_up = conn.transaction(|c| -> DbResult<Head> {
-            let moved = take_pending(c, PENDING_BATCH, i64::MAX)?;
-            let entries: Vec<&Entry> = moved.iter().map(|(_, e)| e).collect();
-            let after = chain_after(c, key, Head { seq, hash, waiting: false }, &entries)?;
-            forget_pending(c, &moved)?;
-            Ok(after)
-        });
-        match caught_up {
-            Ok(after) => head = after,
+        let before = head.clone();
+        match conn.transaction(|c| move_pending(c, key, before, PENDING_BATCH, i64::MAX)) {
+            Ok((after, _)) => head = after,
             Err(e) => tracing::warn!(error = %e, "waiting access-log rows could not be chained; left to the sequencer"),
         }
     }
@@ -164,6 +157,7 @@ const PENDING_BATCH: i64 = 1000;
 super::statements!(RowInsert, PendingInsert, LockHead, LockReadHead, MoveHead);
 
 /// The chain's head, locked until the transaction ends.
+#[derive(Clone)]
 struct Head {
     seq: i64,
     hash: String,
@@ -360,35 +354,29 @@ pub fn chain_pending(conn: &mut DbConn, key: &[u8], max: i64, upto: i64) -> DbRe
         return Ok(0);
     }
     let head = lock_head(conn)?;
-    let moved = take_pending(conn, max, upto)?;
-    if moved.is_empty() {
-        return Ok(0);
-    }
-    let entries: Vec<&Entry> = moved.iter().map(|(_, e)| e).collect();
-    chain_after(conn, key, head, &entries)?;
-    forget_pending(conn, &moved)?;
-    Ok(moved.len())
+    Ok(move_pending(conn, key, head, max, upto)?.1)
 }
 
-/// Up to `max` waiting rows numbered at most `upto`, oldest first (read after the head lock is
-/// taken: a batch that waited for another one reads only what that one left).
-fn take_pending(conn: &mut DbConn, max: i64, upto: i64) -> DbResult<Vec<(i64, Entry)>> {
+/// Chains up to `max` waiting rows numbered at most `upto`, oldest first, after `head` (locked by
+/// the caller) and removes them; returns the new head and how many moved. The rows are read
+/// after the head lock is taken: a batch that waited for another one reads only what that one
+/// left.
+fn move_pending(conn: &mut DbConn, key: &[u8], head: Head, max: i64, upto: i64) -> DbResult<(Head, usize)> {
     let rows: Vec<PendingRow> = ap::audit_pending
         .select(PendingRow::as_select())
         .filter(ap::pending_id.le(upto))
         .order(ap::pending_id.asc())
         .limit(max)
         .load(conn)?;
-    rows.into_iter().map(PendingRow::into_entry).collect()
-}
-
-/// Removes rows [`take_pending`] took, once they are chained in the same transaction.
-fn forget_pending(conn: &mut DbConn, moved: &[(i64, Entry)]) -> DbResult<()> {
-    if !moved.is_empty() {
-        let ids: Vec<i64> = moved.iter().map(|(id, _)| *id).collect();
-        diesel::delete(ap::audit_pending.filter(ap::pending_id.eq_any(ids))).execute(conn)?;
+    if rows.is_empty() {
+        return Ok((head, 0));
     }
-    Ok(())
+    let moved = rows.into_iter().map(PendingRow::into_entry).collect::<DbResult<Vec<_>>>()?;
+    let entries: Vec<&Entry> = moved.iter().map(|(_, e)| e).collect();
+    let after = chain_after(conn, key, head, &entries)?;
+    let ids: Vec<i64> = moved.iter().map(|(id, _)| *id).collect();
+    diesel::delete(ap::audit_pending.filter(ap::pending_id.eq_any(ids))).execute(conn)?;
+    Ok((after, moved.len()))
 }
 
 /// Filters of `GET /api/v1/audit-events`.

@@ -357,6 +357,27 @@ pub struct NewSheet<'a> {
 // The statements kept prepared ([`super::fixed`]).
 super::statements!(InsertSheet);
 
+/// The columns a sheet's content and its evaluation set: written by an insert and by a draft's
+/// update alike (a macro: the `?` inside return from the caller).
+macro_rules! content_columns {
+    ($c:expr, $e:expr) => {
+        (
+            s::base_organization_id.eq($c.base_organization_id.to_string()),
+            s::patient_id.eq($c.patient_id.map(|x| x.to_string())),
+            s::demographics.eq($c.patient.as_ref().map(to_json).transpose()?),
+            s::admitted_at.eq(to_db($c.admitted_at)),
+            s::emergency_admission.eq($c.emergency_admission),
+            s::expected_discharge_on.eq($c.expected_discharge_on),
+            s::answers.eq(to_json(&$c.answers)?),
+            s::notes.eq($c.notes.as_deref()),
+            s::factors.eq(to_json(&$e.factors)?),
+            s::score.eq($e.score),
+            s::result.eq($e.result.as_ref().map(to_code).transpose()?),
+            s::content_hash.eq($c.hash()),
+        )
+    };
+}
+
 #[tracing::instrument(skip_all)]
 pub fn insert_sheet(conn: &mut DbConn, new: &NewSheet) -> DbResult<ScreeningId> {
     let new_id = ScreeningId::new();
@@ -367,30 +388,19 @@ pub fn insert_sheet(conn: &mut DbConn, new: &NewSheet) -> DbResult<ScreeningId> 
         (
             s::id.eq(new_id.to_string()),
             s::hospital_id.eq(new.hospital.to_string()),
-            s::base_organization_id.eq(c.base_organization_id.to_string()),
             s::encounter_ref.eq(new.encounter_ref),
             s::revision.eq(new.revision),
             s::supersedes_id.eq(new.supersedes.map(|x| x.to_string())),
             s::template_id.eq(c.template_id.to_string()),
-            s::patient_id.eq(c.patient_id.map(|x| x.to_string())),
-            s::demographics.eq(c.patient.as_ref().map(to_json).transpose()?),
-            s::admitted_at.eq(to_db(c.admitted_at)),
-            s::emergency_admission.eq(c.emergency_admission),
-            s::expected_discharge_on.eq(c.expected_discharge_on),
-            s::answers.eq(to_json(&c.answers)?),
-            s::notes.eq(c.notes.as_deref()),
         ),
+        content_columns!(c, e),
         (
-            s::factors.eq(to_json(&e.factors)?),
-            s::score.eq(e.score),
-            s::result.eq(e.result.as_ref().map(to_code).transpose()?),
             s::status.eq(to_code(&new.status)?),
             s::screening_due_at.eq(to_db(new.screening_due_at)),
             s::week_due_at.eq(to_db(new.week_due_at)),
             s::submitted_at.eq(new.submitted_at.map(to_db)),
             s::interview_held_at.eq(new.interview_held_at.map(to_db)),
             s::conference_held_at.eq(new.conference_held_at.map(to_db)),
-            s::content_hash.eq(c.hash()),
             s::version.eq(1_i64),
             s::created_at.eq(at),
             s::updated_at.eq(at),
@@ -480,22 +490,13 @@ pub fn update_draft(
         .filter(s::status.eq("draft"));
     let changed = diesel::update(target)
         .set((
-            s::base_organization_id.eq(c.base_organization_id.to_string()),
-            s::patient_id.eq(c.patient_id.map(|x| x.to_string())),
-            s::demographics.eq(c.patient.as_ref().map(to_json).transpose()?),
-            s::admitted_at.eq(to_db(c.admitted_at)),
-            s::emergency_admission.eq(c.emergency_admission),
-            s::expected_discharge_on.eq(c.expected_discharge_on),
-            s::answers.eq(to_json(&c.answers)?),
-            s::notes.eq(c.notes.as_deref()),
-            s::factors.eq(to_json(&e.factors)?),
-            s::score.eq(e.score),
-            s::result.eq(e.result.as_ref().map(to_code).transpose()?),
-            s::screening_due_at.eq(to_db(due.0)),
-            s::week_due_at.eq(to_db(due.1)),
-            s::content_hash.eq(c.hash()),
-            s::version.eq(version + 1),
-            s::updated_at.eq(now()),
+            content_columns!(c, e),
+            (
+                s::screening_due_at.eq(to_db(due.0)),
+                s::week_due_at.eq(to_db(due.1)),
+                s::version.eq(version + 1),
+                s::updated_at.eq(now()),
+            ),
         ))
         .execute(conn)?;
     Ok(changed == 1)
