@@ -246,6 +246,56 @@ fn the_database_refuses_to_change_or_delete_audit_rows() {
     assert_eq!(events(&app, "").len(), 2);
 }
 
+/// Migration 000017 rebuilds SQLite's access log (`seq` becomes the row id instead of a key of its
+/// own) and, on both backends, keeps only break-glass rows in the index by purpose. Undone and done
+/// again on a log in use, every row, the hash chain, the break-glass review and the database's
+/// refusals stay as they were, and new rows chain on.
+#[test]
+fn rebuilding_the_access_log_keeps_its_rows_chain_review_and_guards() {
+    let app = spawn_app();
+    let w = app.world();
+    let case = format!("/api/v1/cases/{}", w.case);
+    let outsider = app.as_practitioner(&w.doctors[2], &w.clinic, &["physician"]);
+    let glass = [("X-Break-Glass", "emergency")];
+    app.request("GET", &case, Some(&outsider), &glass, None).assert(200);
+    for _ in 0..5 {
+        app.get(&case, &w.coordinator).assert(200);
+    }
+    let auditor = app.token_for(&app.admin_org, &["auditor"]);
+    let before = events(&app, "");
+    assert_eq!(before.len(), 8);
+    let seq_key = "pragma_index_list('audit_events') WHERE origin = 'pk'";
+    if !app.db.is_postgres() {
+        assert_eq!(app.db.count(seq_key), 0, "seq is the row id, not a separate unique index");
+    }
+
+    app.db.revert_through("000017");
+    if !app.db.is_postgres() {
+        assert_eq!(app.db.count(seq_key), 1);
+    }
+    assert_eq!(events(&app, "")[..8], before[..], "undone, the rows are the same");
+    assert_eq!(app.get("/api/v1/audit-events/verify", &auditor).body["intact"], true);
+
+    app.db.migrate();
+    if !app.db.is_postgres() {
+        assert_eq!(app.db.count(seq_key), 0);
+    }
+    assert_eq!(events(&app, "")[..8], before[..], "rebuilt, the rows are the same");
+    app.request("GET", &format!("{case}/cover"), Some(&outsider), &glass, None).assert(200);
+    app.get(&case, &w.coordinator).assert(200);
+    let review = events(&app, "&purpose=break_glass");
+    let expected = [("case.read", "success"), ("case.cover", "success")];
+    assert_eq!(actions(&review), expected.map(|(a, o)| (a.to_owned(), o.to_owned())));
+    assert_eq!(review[0], before[2], "the first review row is the one logged before the rebuild");
+    let normal = events(&app, "&purpose=normal");
+    assert!(normal.iter().all(|e| e["purpose"] == "normal"));
+    assert_eq!(normal.len() + review.len(), events(&app, "").len());
+    let v = app.get("/api/v1/audit-events/verify", &auditor);
+    assert_eq!(v.body["intact"], true, "{}", v.text);
+    assert!(app.db.raw("UPDATE audit_events SET actor_sub = 'nobody'").unwrap_err().contains("audit events cannot"));
+    assert!(app.db.raw("DELETE FROM audit_events").is_err(), "a DELETE went through");
+}
+
 #[test]
 fn a_row_altered_around_the_triggers_is_found_by_verify() {
     let app = spawn_app();

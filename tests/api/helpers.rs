@@ -504,6 +504,38 @@ impl TestDb {
         found[0].n
     }
 
+    /// Undoes migrations, newest first, through the one whose version ends with `version` (an
+    /// operator rolling a release back).
+    pub fn revert_through(&self, version: &str) {
+        use diesel::connection::SimpleConnection;
+        use diesel_migrations::MigrationHarness;
+        let reached = |v: diesel::migration::MigrationVersion| v.to_string().ends_with(version);
+        match self {
+            TestDb::Sqlite { path, .. } => {
+                let mut c = diesel::SqliteConnection::establish(&path.to_string_lossy()).unwrap();
+                c.batch_execute("PRAGMA busy_timeout = 5000; PRAGMA foreign_keys = ON").unwrap();
+                while !reached(c.revert_last_migration(renkei::db::SQLITE_MIGRATIONS).unwrap()) {}
+            }
+            TestDb::Postgres { url, .. } => {
+                let mut c = diesel::PgConnection::establish(url).unwrap();
+                while !reached(c.revert_last_migration(renkei::db::PG_MIGRATIONS).unwrap()) {}
+            }
+        }
+    }
+
+    /// Applies the migrations that are not applied (after `revert_through`).
+    pub fn migrate(&self) {
+        let db = renkei::db::Db::connect(&renkei::db::DbSettings {
+            backend: self.backend(),
+            pool_size: 1,
+            pool_timeout: std::time::Duration::from_secs(10),
+            sqlite_busy_timeout: std::time::Duration::from_secs(5),
+            sqlite_synchronous: "FULL".into(),
+        })
+        .unwrap();
+        db.migrate().unwrap();
+    }
+
     pub fn raw(&self, sql: &str) -> Result<usize, String> {
         use diesel::connection::SimpleConnection;
         match self {
