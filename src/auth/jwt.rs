@@ -76,11 +76,33 @@ pub struct Claims {
 
 /// Checks tokens; built once at start-up.
 pub struct Verifier {
-    hs256: DecodingKey,
-    /// Identity-provider keys by `kid`, each with the one algorithm it verifies.
-    keys: HashMap<String, (Algorithm, DecodingKey)>,
-    issuers: Vec<String>,
-    audience: String,
+    /// Our own HS256 secret.
+    own: Key,
+    /// Identity-provider keys by `kid`.
+    keys: HashMap<String, Key>,
+}
+
+/// A key with the one algorithm it verifies and what a token signed with it must say, built once
+/// rather than at every request.
+struct Key {
+    alg: Algorithm,
+    key: DecodingKey,
+    validation: Validation,
+}
+
+impl Key {
+    fn new(alg: Algorithm, key: DecodingKey, settings: &JwtSettings) -> Self {
+        let mut validation = Validation::new(alg);
+        validation.set_required_spec_claims(&["exp", "iss", "aud"]);
+        // Our own secret speaks for Renkei only; a provider's key never does.
+        let (own, providers) =
+            settings.issuers.split_first().map_or((&[][..], &[][..]), |(o, p)| (std::slice::from_ref(o), p));
+        validation.set_issuer(if alg == Algorithm::HS256 { own } else { providers });
+        validation.set_audience(&[settings.audience.as_str()]);
+        validation.leeway = LEEWAY_SECS;
+        validation.validate_nbf = true;
+        Key { alg, key, validation }
+    }
 }
 
 fn invalid(detail: &str) -> ApiError {
@@ -95,42 +117,27 @@ impl Verifier {
             Some(path) => load_jwks(path)?,
         };
         Ok(Verifier {
-            hs256: DecodingKey::from_secret(settings.secret.expose()),
-            keys,
-            issuers: settings.issuers.clone(),
-            audience: settings.audience.clone(),
+            own: Key::new(Algorithm::HS256, DecodingKey::from_secret(settings.secret.expose()), settings),
+            keys: keys.into_iter().map(|(kid, (alg, key))| (kid, Key::new(alg, key, settings))).collect(),
         })
-    }
-
-    fn validation(&self, alg: Algorithm) -> Validation {
-        let mut validation = Validation::new(alg);
-        validation.set_required_spec_claims(&["exp", "iss", "aud"]);
-        // Our own secret speaks for Renkei only; a provider's key never does.
-        let (own, providers) =
-            self.issuers.split_first().map_or((&[][..], &[][..]), |(o, p)| (std::slice::from_ref(o), p));
-        validation.set_issuer(if alg == Algorithm::HS256 { own } else { providers });
-        validation.set_audience(&[self.audience.as_str()]);
-        validation.leeway = LEEWAY_SECS;
-        validation.validate_nbf = true;
-        validation
     }
 
     /// Verifies a token and turns its claims into an [`Actor`]; every failure is a 401.
     pub fn verify(&self, token: &str) -> Result<Actor, ApiError> {
         // `alg: none` and unknown algorithms fail here: they are not in the algorithm enum.
         let header = jsonwebtoken::decode_header(token).map_err(|_| invalid("The token is malformed"))?;
-        let (alg, key) = match &header.kid {
+        let key = match &header.kid {
             Some(kid) => {
-                let (alg, key) = self.keys.get(kid).ok_or_else(|| invalid("The token names an unknown key (kid)"))?;
-                if header.alg != *alg {
+                let key = self.keys.get(kid).ok_or_else(|| invalid("The token names an unknown key (kid)"))?;
+                if header.alg != key.alg {
                     return Err(invalid("The token's algorithm is not its key's algorithm"));
                 }
-                (*alg, key)
+                key
             }
-            None if header.alg == Algorithm::HS256 => (Algorithm::HS256, &self.hs256),
+            None if header.alg == Algorithm::HS256 => &self.own,
             None => return Err(invalid("A token signed with a public-key algorithm must name its key (kid)")),
         };
-        let data = jsonwebtoken::decode::<Claims>(token, key, &self.validation(alg)).map_err(|e| {
+        let data = jsonwebtoken::decode::<Claims>(token, &key.key, &key.validation).map_err(|e| {
             invalid(match e.kind() {
                 ErrorKind::ExpiredSignature => "The token has expired",
                 ErrorKind::ImmatureSignature => "The token is not valid yet (nbf)",
@@ -143,7 +150,7 @@ impl Verifier {
             })
         })?;
         // API clients get their tokens from our token endpoint only.
-        if alg != Algorithm::HS256 && data.claims.sub.starts_with("client:") {
+        if key.alg != Algorithm::HS256 && data.claims.sub.starts_with("client:") {
             return Err(invalid("An identity provider cannot speak for an API client"));
         }
         actor_from(data.claims)
