@@ -37,6 +37,10 @@ pub struct GlobalArgs {
     /// Database connections for reads (PostgreSQL: for everything).
     #[arg(long, env = "RENKEI_DB_POOL_SIZE", default_value_t = 8, global = true)]
     pub db_pool_size: u32,
+    /// Threads each HTTP worker keeps for blocking calls (database, password hashing, webhook
+    /// host lookups); default: the pool size. Tasks beyond it queue.
+    #[arg(long, env = "RENKEI_BLOCKING_THREADS", global = true)]
+    pub blocking_threads: Option<usize>,
     /// Milliseconds a request waits for a database connection before it is answered 503.
     #[arg(long, env = "RENKEI_DB_POOL_TIMEOUT_MS", default_value_t = 2000, global = true)]
     pub db_pool_timeout_ms: u64,
@@ -99,6 +103,10 @@ pub struct TokenArgs {
 pub struct Config {
     pub listen: String,
     pub workers: usize,
+    /// Threads of each worker's blocking pool. Bounded so that a burst cannot leave hundreds
+    /// of threads behind (each with its stack and its allocator arena) to wait for a few
+    /// connections; tasks beyond it queue, and the time queued counts against the pool timeout.
+    pub blocking_threads: usize,
     pub db: DbSettings,
     pub jwt: JwtSettings,
     /// The key of the access log's hash chain (HMAC): outside the database, the same on every
@@ -131,6 +139,9 @@ impl Config {
         if args.db_pool_size == 0 {
             return Err("RENKEI_DB_POOL_SIZE must be at least 1".into());
         }
+        if args.blocking_threads == Some(0) {
+            return Err("RENKEI_BLOCKING_THREADS must be at least 1".into());
+        }
         let secret = match std::env::var("RENKEI_JWT_SECRET") {
             Ok(s) if !s.is_empty() => {
                 if s.len() < 32 {
@@ -155,6 +166,7 @@ impl Config {
         Ok(Config {
             listen: args.listen.clone(),
             workers: args.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get())),
+            blocking_threads: args.blocking_threads.unwrap_or(args.db_pool_size as usize),
             db: DbSettings {
                 backend: Backend::from_url(&url)?,
                 pool_size: args.db_pool_size,

@@ -104,6 +104,7 @@ impl Application {
                 .default_service(web::to(api::unmatched))
         })
         .workers(config.workers)
+        .worker_max_blocking_threads(config.blocking_threads)
         .shutdown_timeout(config.shutdown_timeout.as_secs())
         .listen(listener)
         .map_err(|e| format!("cannot start the server: {e}"))?

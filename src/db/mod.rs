@@ -21,7 +21,7 @@ pub mod webhooks;
 mod writer;
 
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
 use diesel::prelude::*;
@@ -293,8 +293,9 @@ impl Db {
         F: FnOnce(&mut DbConn) -> Result<T, E> + Send + 'static,
     {
         let pool = self.read.clone();
+        let queued = Instant::now();
         run_blocking(move || {
-            let mut conn = checkout(&pool)?;
+            let mut conn = checkout_after(&pool, queued)?;
             f(&mut conn)
         })
         .await
@@ -313,8 +314,9 @@ impl Db {
             return writer.write(f).await;
         }
         let pool = self.write.clone();
+        let queued = Instant::now();
         run_blocking(move || {
-            let mut conn = checkout(&pool)?;
+            let mut conn = checkout_after(&pool, queued)?;
             write_transaction(&mut conn, f)
         })
         .await
@@ -355,7 +357,21 @@ impl Db {
 }
 
 fn checkout(pool: &DbPool) -> Result<PooledConn, DbError> {
-    pool.get().map_err(|_| DbError::Busy("no database connection free in time"))
+    pool.get().map_err(|_| busy())
+}
+
+/// A connection for a task that was queued for a blocking thread at `queued`: the time it
+/// waited for a thread counts against the pool timeout, so that a request waits no longer in
+/// all than it did when every task had a thread of its own.
+fn checkout_after(pool: &DbPool, queued: Instant) -> Result<PooledConn, DbError> {
+    match pool.connection_timeout().checked_sub(queued.elapsed()) {
+        Some(left) if !left.is_zero() => pool.get_timeout(left).map_err(|_| busy()),
+        _ => Err(busy()),
+    }
+}
+
+fn busy() -> DbError {
+    DbError::Busy("no database connection free in time")
 }
 
 async fn run_blocking<T, E, F>(f: F) -> Result<T, E>
@@ -731,6 +747,51 @@ mod tests {
         for changes in [Optional { a: Some("x"), b: None }, Optional { a: None, b: Some("y") }] {
             let _ = fixed::<ProbeVarying, _>(diesel::update(f::fixed_probe.find(1)).set(changes)).run(&mut conn);
         }
+    }
+
+    /// Each worker's blocking pool is bounded, so a task may queue for a thread before it asks
+    /// for a connection: the time queued counts against the pool timeout. Here one thread and
+    /// two connections: the second read finds a free connection, but only after waiting for
+    /// the thread longer than the timeout, and is answered busy without running.
+    #[test]
+    fn time_queued_for_a_blocking_thread_counts_against_the_pool_timeout() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let db = Db::connect(&DbSettings {
+            backend: Backend::Sqlite(dir.path().join("queued.db")),
+            pool_size: 2,
+            pool_timeout: Duration::from_millis(300),
+            sqlite_busy_timeout: Duration::from_secs(5),
+            sqlite_synchronous: "NORMAL".into(),
+        })
+        .expect("database");
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .max_blocking_threads(1)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let ran = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = ran.clone();
+        let (first, second) = runtime.block_on(async {
+            let first = db.read(|_| {
+                std::thread::sleep(Duration::from_millis(900));
+                Ok::<_, DbError>(())
+            });
+            let second = db.read(move |_| {
+                flag.store(true, std::sync::atomic::Ordering::SeqCst);
+                Ok::<_, DbError>(())
+            });
+            tokio::join!(first, second)
+        });
+        assert!(first.is_ok());
+        assert!(matches!(second, Err(DbError::Busy(_))), "{second:?}");
+        assert!(!ran.load(std::sync::atomic::Ordering::SeqCst), "a task that timed out in the queue must not run");
+        // Queued within the timeout, a task runs as before.
+        let quick = runtime.block_on(async {
+            let a = db.read(|_| Ok::<_, DbError>(1));
+            let b = db.read(|_| Ok::<_, DbError>(2));
+            tokio::join!(a, b)
+        });
+        assert_eq!((quick.0.ok(), quick.1.ok()), (Some(1), Some(2)));
     }
 
     #[test]

@@ -131,6 +131,20 @@ fn a_bad_database_url_is_a_clear_start_up_error_and_creates_no_file() {
 }
 
 #[test]
+fn empty_pools_are_start_up_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    for (var, message) in [
+        ("RENKEI_DB_POOL_SIZE", "RENKEI_DB_POOL_SIZE must be at least 1"),
+        ("RENKEI_BLOCKING_THREADS", "RENKEI_BLOCKING_THREADS must be at least 1"),
+    ] {
+        let out = renkei(dir.path()).arg("migrate").env(var, "0").output().unwrap();
+        assert!(!out.status.success(), "{var}=0 was accepted");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(message), "{stderr}");
+    }
+}
+
+#[test]
 fn a_short_secret_is_refused_and_never_printed() {
     let dir = tempfile::tempdir().unwrap();
     let out = renkei(dir.path()).arg("migrate").env("RENKEI_JWT_SECRET", "short-secret-value").output().unwrap();

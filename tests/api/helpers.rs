@@ -138,6 +138,7 @@ pub fn test_config(db: &TestDb) -> Config {
     Config {
         listen: "127.0.0.1:0".into(),
         workers: 2,
+        blocking_threads: 4,
         db: DbSettings {
             backend: db.backend(),
             pool_size: 4,

@@ -284,3 +284,27 @@ async fn one_row_inserts_of_the_access_log_store_empty_and_set_columns_alike() {
     let stored: Vec<Entry> = stored.into_iter().map(|e| e.entry).collect();
     assert_eq!(stored, written);
 }
+
+/// Each worker's blocking pool is bounded (`RENKEI_BLOCKING_THREADS`), so tasks queue for a
+/// thread. With one thread per worker, a burst of reads and changes still gets every answer:
+/// no task waits on a thread while holding what another queued task needs. (On SQLite the
+/// changes go to the writer thread; on PostgreSQL they share the bounded pool with the reads.)
+#[test]
+fn one_blocking_thread_per_worker_serves_a_burst_of_reads_and_changes() {
+    let app = std::sync::Arc::new(spawn_with(TestDb::create(), |c| c.blocking_threads = 1));
+    let w = app.world();
+    let token = w.coordinator.clone();
+    let (a, case, t) = (app.clone(), w.case.clone(), token.clone());
+    let statuses = crate::helpers::race(48, move |i| match i % 3 {
+        0 => a.get(&format!("/api/v1/cases/{case}"), &t).status,
+        1 => a.get(&format!("/api/v1/cases/{case}/cover"), &t).status,
+        _ => {
+            let body = json!({"name": "佐藤 花子", "kana": "サトウ ハナコ", "birth_date": format!("1938-05-{:02}", 1 + i / 3),
+                              "sex": "female", "municipality_code": "131016"});
+            a.post("/api/v1/patients", &t, &body).status
+        }
+    });
+    assert!(statuses.iter().all(|s| (200..300).contains(s)), "{statuses:?}");
+    let listed = app.page_through("/api/v1/patients", &token);
+    assert_eq!(listed.len(), 1 + 16, "the world's patient and the sixteen registered");
+}
