@@ -33,6 +33,20 @@ fn hash_secret(secret: &str) -> Result<String, String> {
     Argon2::default().hash_password(secret.as_bytes(), &salt).map(|h| h.to_string()).map_err(|e| e.to_string())
 }
 
+/// At most this many argon2 hashes run at once in the process. Each takes about 19 MiB and tens of
+/// milliseconds of a core, on a worker's bounded blocking pool (DESIGN §16): a burst of token
+/// requests would otherwise take every thread of the pool and queue the worker's database calls
+/// behind it. Waiting for a turn holds no thread.
+const HASHES_AT_ONCE: usize = 2;
+
+/// Runs an argon2 computation on the blocking pool, in turn with the others.
+async fn hashing<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> ApiResult<T> {
+    static TURNS: std::sync::LazyLock<tokio::sync::Semaphore> =
+        std::sync::LazyLock::new(|| tokio::sync::Semaphore::new(HASHES_AT_ONCE));
+    let _turn = TURNS.acquire().await.map_err(ApiError::internal)?;
+    web::block(f).await.map_err(ApiError::internal)
+}
+
 /// Lifetime of client-credentials tokens.
 #[derive(Debug, Clone, Copy)]
 pub struct TokenTtl(pub std::time::Duration);
@@ -121,8 +135,7 @@ pub async fn create(
     rand::fill(&mut raw);
     let secret = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw);
     let to_hash = secret.clone();
-    let hash =
-        web::block(move || hash_secret(&to_hash)).await.map_err(ApiError::internal)?.map_err(ApiError::internal)?;
+    let hash = hashing(move || hash_secret(&to_hash)).await?.map_err(ApiError::internal)?;
     let created_by = actor.sub();
     let client = db
         .write(move |c| {
@@ -271,13 +284,12 @@ pub async fn token(
         Some((client, hash)) => (Some(client), Some(hash)),
         None => (None, None),
     };
-    let ok = web::block(move || {
+    let ok = hashing(move || {
         let hash = hash.unwrap_or_else(|| dummy_hash().to_owned());
         PasswordHash::new(&hash)
             .is_ok_and(|parsed| Argon2::default().verify_password(secret.as_bytes(), &parsed).is_ok())
     })
-    .await
-    .map_err(ApiError::internal)?;
+    .await?;
     let Some(client) = client.filter(|_| ok) else {
         tracing::warn!(client_id = %client_id, "client authentication failed");
         return Err(refused());
@@ -295,4 +307,40 @@ fn serde_urlencoded_from(body: &[u8]) -> Result<TokenRequest, String> {
     web::Query::<TokenRequest>::from_query(std::str::from_utf8(body).map_err(|e| e.to_string())?)
         .map(web::Query::into_inner)
         .map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use super::*;
+
+    /// A burst of hashes runs two at a time, each on a blocking thread, and all of them finish.
+    #[test]
+    fn hashes_take_turns() {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+        let (running, most) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let done = runtime.block_on(async {
+            let mut burst = tokio::task::JoinSet::new();
+            for i in 0..6 {
+                let (running, most) = (running.clone(), most.clone());
+                burst.spawn(hashing(move || {
+                    most.fetch_max(running.fetch_add(1, Ordering::SeqCst) + 1, Ordering::SeqCst);
+                    std::thread::sleep(Duration::from_millis(40));
+                    running.fetch_sub(1, Ordering::SeqCst);
+                    i
+                }));
+            }
+            let mut done: Vec<usize> = Vec::new();
+            while let Some(result) = burst.join_next().await {
+                done.push(result.expect("task").expect("hash"));
+            }
+            done.sort_unstable();
+            done
+        });
+        assert_eq!(done, (0..6).collect::<Vec<_>>());
+        assert_eq!(most.load(Ordering::SeqCst), HASHES_AT_ONCE);
+    }
 }
