@@ -94,16 +94,19 @@ fn twenty_concurrent_handovers_leave_exactly_one_current_primary() {
         team.body["items"].as_array().unwrap().iter().filter(|m| m["role"] == "primary_physician").collect();
     assert_eq!(primaries.len(), 1, "{}", team.text);
     let history = app.get(&format!("/api/v1/cases/{}/care-team?history=true", w.case), &w.coordinator);
-    let mut periods: Vec<(String, Option<String>)> = history.body["items"]
+    // Compared as instants: the text drops trailing zeros of the fraction (".574Z" is 574,000 µs), so the
+    // strings do not sort in time order.
+    let instant = |v: &serde_json::Value| v.as_str().map(|t| chrono::DateTime::parse_from_rfc3339(t).unwrap());
+    let mut periods: Vec<_> = history.body["items"]
         .as_array()
         .unwrap()
         .iter()
         .filter(|m| m["role"] == "primary_physician")
-        .map(|m| (m["starts_at"].as_str().unwrap().to_owned(), m["ends_at"].as_str().map(str::to_owned)))
+        .map(|m| (instant(&m["starts_at"]).unwrap(), instant(&m["ends_at"])))
         .collect();
     periods.sort();
     for pair in periods.windows(2) {
-        assert_eq!(pair[0].1.as_deref(), Some(pair[1].0.as_str()), "assignments chain without gap or overlap");
+        assert_eq!(pair[0].1, Some(pair[1].0), "assignments chain without gap or overlap");
     }
     assert_eq!(periods.last().unwrap().1, None);
 }
