@@ -50,6 +50,10 @@ pub struct GlobalArgs {
     /// SQLite `synchronous` pragma: FULL (default: acknowledged writes survive power loss) or NORMAL.
     #[arg(long, env = "RENKEI_SQLITE_SYNCHRONOUS", default_value = "FULL", global = true)]
     pub sqlite_synchronous: String,
+    /// SQLite: KiB of page cache each connection may keep (the read pool's and the writer's;
+    /// SQLite's own default is 2000). Memory grows until every connection's cache is full.
+    #[arg(long, env = "RENKEI_SQLITE_CACHE_KIB", default_value_t = 256, global = true)]
+    pub sqlite_cache_kib: u32,
     /// Minutes hospitals have to answer bed requests, by kind (e.g. `emergency=30,urgent=120,respite=4320`).
     #[arg(long, env = "RENKEI_BED_RESPONSE_MINUTES", global = true)]
     pub bed_response_minutes: Option<String>,
@@ -136,6 +140,9 @@ impl Config {
         if !matches!(synchronous.as_str(), "FULL" | "NORMAL" | "EXTRA") {
             return Err("RENKEI_SQLITE_SYNCHRONOUS must be FULL, NORMAL or EXTRA".into());
         }
+        if args.sqlite_cache_kib == 0 {
+            return Err("RENKEI_SQLITE_CACHE_KIB must be at least 1".into());
+        }
         if args.db_pool_size == 0 {
             return Err("RENKEI_DB_POOL_SIZE must be at least 1".into());
         }
@@ -173,6 +180,7 @@ impl Config {
                 pool_timeout: Duration::from_millis(args.db_pool_timeout_ms),
                 sqlite_busy_timeout: Duration::from_millis(args.sqlite_busy_timeout_ms),
                 sqlite_synchronous: synchronous,
+                sqlite_cache_kib: args.sqlite_cache_kib,
             },
             jwt: JwtSettings {
                 secret,

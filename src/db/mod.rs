@@ -138,6 +138,9 @@ pub struct DbSettings {
     pub sqlite_busy_timeout: Duration,
     /// SQLite: `synchronous` pragma (`FULL` by default: a 2xx survives power loss).
     pub sqlite_synchronous: String,
+    /// SQLite: KiB of page cache per connection (`cache_size`). Each connection's cache fills
+    /// towards it as reads touch pages, so the process's memory grows until all have.
+    pub sqlite_cache_kib: u32,
 }
 
 struct Manager {
@@ -229,9 +232,11 @@ impl Db {
                         .map_err(|e| format!("cannot create the directory of {}: {e}", path.display()))?;
                 }
                 let common = format!(
-                    "PRAGMA busy_timeout = {}; PRAGMA foreign_keys = ON; PRAGMA synchronous = {};",
+                    "PRAGMA busy_timeout = {}; PRAGMA foreign_keys = ON; PRAGMA synchronous = {}; \
+                     PRAGMA cache_size = -{};",
                     settings.sqlite_busy_timeout.as_millis(),
-                    settings.sqlite_synchronous
+                    settings.sqlite_synchronous,
+                    settings.sqlite_cache_kib
                 );
                 // WAL is a property of the file: set it once, with the busy timeout already in force.
                 let mut first = diesel::SqliteConnection::establish(&path.to_string_lossy())
@@ -762,6 +767,7 @@ mod tests {
             pool_timeout: Duration::from_millis(300),
             sqlite_busy_timeout: Duration::from_secs(5),
             sqlite_synchronous: "NORMAL".into(),
+            sqlite_cache_kib: 256,
         })
         .expect("database");
         let runtime = tokio::runtime::Builder::new_current_thread()
@@ -792,6 +798,41 @@ mod tests {
             tokio::join!(a, b)
         });
         assert_eq!((quick.0.ok(), quick.1.ok()), (Some(1), Some(2)));
+    }
+
+    /// The page cache each SQLite connection may keep is the configured one, on the read
+    /// connections and on the writer alike: it bounds how far the process's memory grows.
+    #[test]
+    fn sqlite_connections_keep_the_configured_page_cache() {
+        #[derive(QueryableByName)]
+        struct CacheSize {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            cache_size: i64,
+        }
+        fn cache_size(conn: &mut DbConn) -> Result<i64, DbError> {
+            let row: CacheSize = diesel::sql_query("PRAGMA cache_size").get_result(conn)?;
+            Ok(row.cache_size)
+        }
+        let dir = tempfile::tempdir().expect("temp dir");
+        let db = Db::connect(&DbSettings {
+            backend: Backend::Sqlite(dir.path().join("cache.db")),
+            pool_size: 2,
+            pool_timeout: Duration::from_secs(5),
+            sqlite_busy_timeout: Duration::from_secs(5),
+            sqlite_synchronous: "NORMAL".into(),
+            sqlite_cache_kib: 300,
+        })
+        .expect("database");
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+        // The two reads overlap, so they hold two connections of the read pool.
+        let slow = |conn: &mut DbConn| {
+            std::thread::sleep(Duration::from_millis(200));
+            cache_size(conn)
+        };
+        let (a, b, written) =
+            runtime.block_on(async { tokio::join!(db.read(slow), db.read(slow), db.write(cache_size)) });
+        // Negative: a size in KiB, not in pages.
+        assert_eq!((a.ok(), b.ok(), written.ok()), (Some(-300), Some(-300), Some(-300)));
     }
 
     #[test]

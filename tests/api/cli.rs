@@ -131,11 +131,12 @@ fn a_bad_database_url_is_a_clear_start_up_error_and_creates_no_file() {
 }
 
 #[test]
-fn empty_pools_are_start_up_errors() {
+fn zero_sizes_are_start_up_errors() {
     let dir = tempfile::tempdir().unwrap();
     for (var, message) in [
         ("RENKEI_DB_POOL_SIZE", "RENKEI_DB_POOL_SIZE must be at least 1"),
         ("RENKEI_BLOCKING_THREADS", "RENKEI_BLOCKING_THREADS must be at least 1"),
+        ("RENKEI_SQLITE_CACHE_KIB", "RENKEI_SQLITE_CACHE_KIB must be at least 1"),
     ] {
         let out = renkei(dir.path()).arg("migrate").env(var, "0").output().unwrap();
         assert!(!out.status.success(), "{var}=0 was accepted");

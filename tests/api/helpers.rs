@@ -145,6 +145,7 @@ pub fn test_config(db: &TestDb) -> Config {
             pool_timeout: Duration::from_secs(5),
             sqlite_busy_timeout: Duration::from_secs(5),
             sqlite_synchronous: "NORMAL".into(),
+            sqlite_cache_kib: 256,
         },
         jwt: JwtSettings {
             secret: Secret::new(secret),
@@ -532,6 +533,7 @@ impl TestDb {
             pool_timeout: std::time::Duration::from_secs(10),
             sqlite_busy_timeout: std::time::Duration::from_secs(5),
             sqlite_synchronous: "FULL".into(),
+            sqlite_cache_kib: 256,
         })
         .unwrap();
         db.migrate().unwrap();

@@ -51,6 +51,7 @@ fn an_unreachable_postgres_is_a_start_up_error() {
         pool_timeout: Duration::from_millis(500),
         sqlite_busy_timeout: Duration::from_millis(100),
         sqlite_synchronous: "FULL".into(),
+        sqlite_cache_kib: 256,
     };
     let err = Db::connect(&settings).err().expect("must fail");
     assert!(err.contains("cannot connect to PostgreSQL"), "{err}");
@@ -225,6 +226,7 @@ fn migrated_db() -> (TestDb, Db) {
         pool_timeout: Duration::from_secs(10),
         sqlite_busy_timeout: Duration::from_secs(5),
         sqlite_synchronous: "FULL".into(),
+        sqlite_cache_kib: 256,
     };
     let db = Db::connect(&settings).expect("connect");
     db.migrate().expect("migrate");
