@@ -102,6 +102,9 @@ pub struct TokenArgs {
     pub ttl: String,
 }
 
+/// The largest page cache a SQLite connection may be given, in KiB (1 GiB).
+const MAX_SQLITE_CACHE_KIB: u32 = 1 << 20;
+
 /// Everything the server needs, resolved and checked.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -140,8 +143,10 @@ impl Config {
         if !matches!(synchronous.as_str(), "FULL" | "NORMAL" | "EXTRA") {
             return Err("RENKEI_SQLITE_SYNCHRONOUS must be FULL, NORMAL or EXTRA".into());
         }
-        if args.sqlite_cache_kib == 0 {
-            return Err("RENKEI_SQLITE_CACHE_KIB must be at least 1".into());
+        // SQLite reads the size as a 32-bit number and silently turns a larger one into no
+        // cache at all; a gibibyte per connection is already far more than any file here.
+        if !(1..=MAX_SQLITE_CACHE_KIB).contains(&args.sqlite_cache_kib) {
+            return Err(format!("RENKEI_SQLITE_CACHE_KIB must be from 1 to {MAX_SQLITE_CACHE_KIB}"));
         }
         if args.db_pool_size == 0 {
             return Err("RENKEI_DB_POOL_SIZE must be at least 1".into());

@@ -824,13 +824,17 @@ mod tests {
         })
         .expect("database");
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-        // The two reads overlap, so they hold two connections of the read pool.
-        let slow = |conn: &mut DbConn| {
-            std::thread::sleep(Duration::from_millis(200));
-            cache_size(conn)
+        // Each read waits for the other while holding its connection: two connections of the
+        // read pool, for certain.
+        let both = std::sync::Arc::new(std::sync::Barrier::new(2));
+        let read = |both: std::sync::Arc<std::sync::Barrier>| {
+            move |conn: &mut DbConn| {
+                both.wait();
+                cache_size(conn)
+            }
         };
-        let (a, b, written) =
-            runtime.block_on(async { tokio::join!(db.read(slow), db.read(slow), db.write(cache_size)) });
+        let (a, b, written) = runtime
+            .block_on(async { tokio::join!(db.read(read(both.clone())), db.read(read(both)), db.write(cache_size)) });
         // Negative: a size in KiB, not in pages.
         assert_eq!((a.ok(), b.ok(), written.ok()), (Some(-300), Some(-300), Some(-300)));
     }

@@ -136,13 +136,17 @@ fn zero_sizes_are_start_up_errors() {
     for (var, message) in [
         ("RENKEI_DB_POOL_SIZE", "RENKEI_DB_POOL_SIZE must be at least 1"),
         ("RENKEI_BLOCKING_THREADS", "RENKEI_BLOCKING_THREADS must be at least 1"),
-        ("RENKEI_SQLITE_CACHE_KIB", "RENKEI_SQLITE_CACHE_KIB must be at least 1"),
+        ("RENKEI_SQLITE_CACHE_KIB", "RENKEI_SQLITE_CACHE_KIB must be from 1 to 1048576"),
     ] {
         let out = renkei(dir.path()).arg("migrate").env(var, "0").output().unwrap();
         assert!(!out.status.success(), "{var}=0 was accepted");
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(stderr.contains(message), "{stderr}");
     }
+    // SQLite would take a size beyond 32 bits as no cache at all: refused, not passed on.
+    let out = renkei(dir.path()).arg("migrate").env("RENKEI_SQLITE_CACHE_KIB", "4294967295").output().unwrap();
+    assert!(!out.status.success(), "a 4 TiB page cache was accepted");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("RENKEI_SQLITE_CACHE_KIB must be from 1 to 1048576"));
 }
 
 #[test]
