@@ -54,6 +54,11 @@ pub struct GlobalArgs {
     /// SQLite's own default is 2000). Memory grows until every connection's cache is full.
     #[arg(long, env = "RENKEI_SQLITE_CACHE_KIB", default_value_t = 256, global = true)]
     pub sqlite_cache_kib: u32,
+    /// Most arenas glibc's allocator may keep (`serve` starts itself again once with
+    /// `GLIBC_TUNABLES` set, unless it already names `glibc.malloc.arena_max`); default: one per
+    /// core; 0: glibc's own default, eight per core.
+    #[arg(long, env = "RENKEI_MALLOC_ARENAS", global = true)]
+    pub malloc_arenas: Option<u32>,
     /// Minutes hospitals have to answer bed requests, by kind (e.g. `emergency=30,urgent=120,respite=4320`).
     #[arg(long, env = "RENKEI_BED_RESPONSE_MINUTES", global = true)]
     pub bed_response_minutes: Option<String>,
@@ -147,6 +152,9 @@ impl Config {
         // cache at all; a gibibyte per connection is already far more than any file here.
         if !(1..=MAX_SQLITE_CACHE_KIB).contains(&args.sqlite_cache_kib) {
             return Err(format!("RENKEI_SQLITE_CACHE_KIB must be from 1 to {MAX_SQLITE_CACHE_KIB}"));
+        }
+        if args.malloc_arenas.is_some_and(|n| n > crate::malloc::MAX_ARENAS) {
+            return Err(format!("RENKEI_MALLOC_ARENAS must be from 0 to {}", crate::malloc::MAX_ARENAS));
         }
         if args.db_pool_size == 0 {
             return Err("RENKEI_DB_POOL_SIZE must be at least 1".into());

@@ -11,6 +11,7 @@ pub mod db;
 pub mod domain;
 pub mod error;
 pub mod http;
+pub mod malloc;
 pub mod sequencer;
 pub mod telemetry;
 pub mod webhooks;
@@ -109,7 +110,14 @@ impl Application {
         .listen(listener)
         .map_err(|e| format!("cannot start the server: {e}"))?
         .run();
-        tracing::info!(port, backend = db.backend(), workers = config.workers, "renkei listening");
+        let arenas = malloc::arena_max_in_force();
+        tracing::info!(
+            port,
+            backend = db.backend(),
+            workers = config.workers,
+            malloc_arena_max = arenas.as_deref().unwrap_or("glibc's default"),
+            "renkei listening"
+        );
         Ok(Application { port, server, db })
     }
 

@@ -41,6 +41,10 @@ fn run(command: Command, args: &renkei::config::GlobalArgs) -> Result<(), String
         }
         Command::Serve => {
             let config = Config::load(args)?;
+            // Before any thread or connection: this may start the program again (src/malloc.rs).
+            if let Err(e) = renkei::malloc::limit_arenas(args.malloc_arenas.unwrap_or_else(renkei::malloc::per_core)) {
+                tracing::warn!(error = %e, "glibc's default allocator arenas stay in force");
+            }
             actix_web::rt::System::new().block_on(async move {
                 let app = renkei::Application::build(&config)?;
                 app.run_until_stopped().await.map_err(|e| format!("server error: {e}"))

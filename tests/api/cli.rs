@@ -22,7 +22,16 @@ fn renkei(dir: &std::path::Path) -> Command {
 
 /// Starts `renkei serve` on a free port and waits for its "listening" line.
 fn serve(dir: &std::path::Path) -> (Child, u16) {
-    let mut child = renkei(dir)
+    let (child, port, _) = serve_with(dir, |_| {});
+    (child, port)
+}
+
+/// [`serve`], with the command adjusted first (its environment, say); also returns the
+/// "listening" line.
+fn serve_with(dir: &std::path::Path, adjust: impl FnOnce(&mut Command)) -> (Child, u16, Value) {
+    let mut command = renkei(dir);
+    adjust(&mut command);
+    let mut child = command
         .args(["serve", "--listen", "127.0.0.1:0"])
         .stderr(Stdio::piped())
         .stdout(Stdio::null())
@@ -31,17 +40,18 @@ fn serve(dir: &std::path::Path) -> (Child, u16) {
     let stderr = child.stderr.take().expect("stderr");
     let mut lines = BufReader::new(stderr).lines();
     let deadline = Instant::now() + Duration::from_secs(30);
-    let port = loop {
+    let listening = loop {
         assert!(Instant::now() < deadline, "renkei did not start");
         let line = lines.next().expect("renkei exited early").expect("log line");
         let Ok(v) = serde_json::from_str::<Value>(&line) else { continue };
         if v["message"] == "renkei listening" {
-            break v["port"].as_u64().expect("port") as u16;
+            break v;
         }
     };
+    let port = listening["port"].as_u64().expect("port") as u16;
     // Keep draining the log so the server never blocks on a full pipe.
     std::thread::spawn(move || for _ in lines {});
-    (child, port)
+    (child, port, listening)
 }
 
 fn call(method: &str, url: &str, token: Option<&str>, body: Option<&str>) -> (u16, Value) {
@@ -130,6 +140,59 @@ fn a_bad_database_url_is_a_clear_start_up_error_and_creates_no_file() {
     assert!(!dir.path().join("data/renkei.db").exists());
 }
 
+/// Starts `renkei serve` with its environment adjusted, and returns what it was started with:
+/// `GLIBC_TUNABLES` as the process's initial environment has it (`/proc`: one process, so a
+/// second start shows there) and the `arena_max` its "listening" line reports.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn served_arenas(adjust: impl FnOnce(&mut Command)) -> (Option<String>, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut child, port, listening) = serve_with(dir.path(), |c| {
+        c.env_remove("GLIBC_TUNABLES").env_remove("RENKEI_MALLOC_ARENAS");
+        adjust(c);
+    });
+    let (status, _) = call("GET", &format!("http://127.0.0.1:{port}/healthz"), None, None);
+    assert_eq!(status, 200);
+    let environ = std::fs::read(format!("/proc/{}/environ", child.id())).unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // glibc cuts the variable at each ':' in place as it reads it: the first tunable is enough here.
+    let tunables = environ
+        .split(|b| *b == 0)
+        .filter_map(|v| std::str::from_utf8(v).ok())
+        .find_map(|v| v.strip_prefix("GLIBC_TUNABLES=").map(str::to_owned));
+    (tunables, listening["malloc_arena_max"].as_str().expect("malloc_arena_max").to_owned())
+}
+
+/// glibc keeps one allocator arena per core by default, not eight: `serve` started itself again
+/// (the same pid, so its own environment has the tunable) and answers; another tunable stays
+/// beside ours; an operator's own count is left alone, and 0 leaves glibc's default.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[test]
+fn serve_limits_the_allocator_arenas_unless_told_otherwise() {
+    let cores = std::thread::available_parallelism().unwrap().get().min(64).to_string();
+    let (tunables, arenas) = served_arenas(|_| {});
+    assert_eq!(tunables, Some(format!("glibc.malloc.arena_max={cores}")));
+    assert_eq!(arenas, cores);
+
+    let (tunables, arenas) = served_arenas(|c| {
+        c.env("RENKEI_MALLOC_ARENAS", "3").env("GLIBC_TUNABLES", "glibc.malloc.tcache_count=0");
+    });
+    assert_eq!(tunables.as_deref(), Some("glibc.malloc.tcache_count=0"));
+    assert_eq!(arenas, "3");
+
+    let (tunables, arenas) = served_arenas(|c| {
+        c.env("GLIBC_TUNABLES", "glibc.malloc.arena_max=4");
+    });
+    assert_eq!(tunables.as_deref(), Some("glibc.malloc.arena_max=4"));
+    assert_eq!(arenas, "4");
+
+    let (tunables, arenas) = served_arenas(|c| {
+        c.env("RENKEI_MALLOC_ARENAS", "0");
+    });
+    assert_eq!(tunables, None);
+    assert_eq!(arenas, "glibc's default");
+}
+
 #[test]
 fn zero_sizes_are_start_up_errors() {
     let dir = tempfile::tempdir().unwrap();
@@ -143,6 +206,9 @@ fn zero_sizes_are_start_up_errors() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(stderr.contains(message), "{stderr}");
     }
+    let out = renkei(dir.path()).arg("migrate").env("RENKEI_MALLOC_ARENAS", "65").output().unwrap();
+    assert!(!out.status.success(), "65 arenas were accepted");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("RENKEI_MALLOC_ARENAS must be from 0 to 64"));
     // SQLite would take a size beyond 32 bits as no cache at all: refused, not passed on.
     let out = renkei(dir.path()).arg("migrate").env("RENKEI_SQLITE_CACHE_KIB", "4294967295").output().unwrap();
     assert!(!out.status.success(), "a 4 TiB page cache was accepted");
