@@ -153,8 +153,8 @@ impl Config {
         if !(1..=MAX_SQLITE_CACHE_KIB).contains(&args.sqlite_cache_kib) {
             return Err(format!("RENKEI_SQLITE_CACHE_KIB must be from 1 to {MAX_SQLITE_CACHE_KIB}"));
         }
-        if args.malloc_arenas.is_some_and(|n| n > crate::malloc::MAX_ARENAS) {
-            return Err(format!("RENKEI_MALLOC_ARENAS must be from 0 to {}", crate::malloc::MAX_ARENAS));
+        if let Some(n) = args.malloc_arenas {
+            crate::malloc::check(n)?;
         }
         if args.db_pool_size == 0 {
             return Err("RENKEI_DB_POOL_SIZE must be at least 1".into());

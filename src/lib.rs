@@ -110,12 +110,11 @@ impl Application {
         .listen(listener)
         .map_err(|e| format!("cannot start the server: {e}"))?
         .run();
-        let arenas = malloc::arena_max_in_force();
         tracing::info!(
             port,
             backend = db.backend(),
             workers = config.workers,
-            malloc_arena_max = arenas.as_deref().unwrap_or("glibc's default"),
+            malloc_arena_max = malloc::arenas_in_force(),
             "renkei listening"
         );
         Ok(Application { port, server, db })

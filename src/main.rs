@@ -40,11 +40,14 @@ fn run(command: Command, args: &renkei::config::GlobalArgs) -> Result<(), String
             Ok(())
         }
         Command::Serve => {
-            let config = Config::load(args)?;
-            // Before any thread or connection: this may start the program again (src/malloc.rs).
-            if let Err(e) = renkei::malloc::limit_arenas(args.malloc_arenas.unwrap_or_else(renkei::malloc::per_core)) {
+            // First of all, before any thread, file or connection: this may start the program
+            // again (src/malloc.rs).
+            let arenas = args.malloc_arenas.unwrap_or_else(renkei::malloc::per_core);
+            renkei::malloc::check(arenas)?;
+            if let Err(e) = renkei::malloc::limit_arenas(arenas) {
                 tracing::warn!(error = %e, "glibc's default allocator arenas stay in force");
             }
+            let config = Config::load(args)?;
             actix_web::rt::System::new().block_on(async move {
                 let app = renkei::Application::build(&config)?;
                 app.run_until_stopped().await.map_err(|e| format!("server error: {e}"))

@@ -38,19 +38,31 @@ fn serve_with(dir: &std::path::Path, adjust: impl FnOnce(&mut Command)) -> (Chil
         .spawn()
         .expect("spawn renkei");
     let stderr = child.stderr.take().expect("stderr");
-    let mut lines = BufReader::new(stderr).lines();
+    // Read on a thread, so that a server that never gets to listening (or starts itself over
+    // and over) fails the test at the deadline instead of hanging it; the thread then keeps
+    // draining the log so the server never blocks on a full pipe.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
     let deadline = Instant::now() + Duration::from_secs(30);
     let listening = loop {
-        assert!(Instant::now() < deadline, "renkei did not start");
-        let line = lines.next().expect("renkei exited early").expect("log line");
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line = match rx.recv_timeout(left) {
+            Ok(line) => line,
+            Err(e) => {
+                let _ = child.kill();
+                panic!("renkei did not start: {e}");
+            }
+        };
         let Ok(v) = serde_json::from_str::<Value>(&line) else { continue };
         if v["message"] == "renkei listening" {
             break v;
         }
     };
     let port = listening["port"].as_u64().expect("port") as u16;
-    // Keep draining the log so the server never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
     (child, port, listening)
 }
 
@@ -140,14 +152,14 @@ fn a_bad_database_url_is_a_clear_start_up_error_and_creates_no_file() {
     assert!(!dir.path().join("data/renkei.db").exists());
 }
 
-/// Starts `renkei serve` with its environment adjusted, and returns what it was started with:
-/// `GLIBC_TUNABLES` as the process's initial environment has it (`/proc`: one process, so a
-/// second start shows there) and the `arena_max` its "listening" line reports.
+/// Starts `renkei serve` adjusted, and returns what it was started with: `GLIBC_TUNABLES` as
+/// the process's initial environment has it (`/proc`: the same process, so a second start shows
+/// there), the arena count its "listening" line reports, and its worker count.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
-fn served_arenas(adjust: impl FnOnce(&mut Command)) -> (Option<String>, String) {
+fn served_arenas(adjust: impl FnOnce(&mut Command)) -> (Option<String>, String, u64) {
     let dir = tempfile::tempdir().unwrap();
     let (mut child, port, listening) = serve_with(dir.path(), |c| {
-        c.env_remove("GLIBC_TUNABLES").env_remove("RENKEI_MALLOC_ARENAS");
+        c.env_remove("GLIBC_TUNABLES").env_remove("MALLOC_ARENA_MAX").env_remove("RENKEI_MALLOC_ARENAS");
         adjust(c);
     });
     let (status, _) = call("GET", &format!("http://127.0.0.1:{port}/healthz"), None, None);
@@ -155,38 +167,50 @@ fn served_arenas(adjust: impl FnOnce(&mut Command)) -> (Option<String>, String) 
     let environ = std::fs::read(format!("/proc/{}/environ", child.id())).unwrap();
     child.kill().unwrap();
     child.wait().unwrap();
-    // glibc cuts the variable at each ':' in place as it reads it: the first tunable is enough here.
     let tunables = environ
         .split(|b| *b == 0)
         .filter_map(|v| std::str::from_utf8(v).ok())
         .find_map(|v| v.strip_prefix("GLIBC_TUNABLES=").map(str::to_owned));
-    (tunables, listening["malloc_arena_max"].as_str().expect("malloc_arena_max").to_owned())
+    let arenas = listening["malloc_arena_max"].as_str().expect("malloc_arena_max").to_owned();
+    (tunables, arenas, listening["workers"].as_u64().expect("workers"))
 }
 
 /// glibc keeps one allocator arena per core by default, not eight: `serve` started itself again
-/// (the same pid, so its own environment has the tunable) and answers; another tunable stays
-/// beside ours; an operator's own count is left alone, and 0 leaves glibc's default.
+/// (the same pid, so its own environment has the tunable) with its arguments (a global flag
+/// before the command, and the port after it), and answers; another tunable stays beside ours;
+/// an operator's own count is left alone, in either variable, and 0 leaves glibc's default.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 #[test]
 fn serve_limits_the_allocator_arenas_unless_told_otherwise() {
-    let cores = std::thread::available_parallelism().unwrap().get().min(64).to_string();
-    let (tunables, arenas) = served_arenas(|_| {});
+    let cores =
+        std::thread::available_parallelism().unwrap().get().min(renkei::malloc::MAX_ARENAS as usize).to_string();
+    let (tunables, arenas, workers) = served_arenas(|c| {
+        c.args(["--workers", "1"]);
+    });
     assert_eq!(tunables, Some(format!("glibc.malloc.arena_max={cores}")));
     assert_eq!(arenas, cores);
+    assert_eq!(workers, 1, "the second start kept the arguments");
 
-    let (tunables, arenas) = served_arenas(|c| {
+    let (tunables, arenas, _) = served_arenas(|c| {
         c.env("RENKEI_MALLOC_ARENAS", "3").env("GLIBC_TUNABLES", "glibc.malloc.tcache_count=0");
     });
-    assert_eq!(tunables.as_deref(), Some("glibc.malloc.tcache_count=0"));
+    // (glibc 2.36 cuts the variable at each ':' as it reads it, in the process's initial copy.)
+    assert!(tunables.as_deref().is_some_and(|t| t.starts_with("glibc.malloc.tcache_count=0")), "{tunables:?}");
     assert_eq!(arenas, "3");
 
-    let (tunables, arenas) = served_arenas(|c| {
+    let (tunables, arenas, _) = served_arenas(|c| {
         c.env("GLIBC_TUNABLES", "glibc.malloc.arena_max=4");
     });
     assert_eq!(tunables.as_deref(), Some("glibc.malloc.arena_max=4"));
     assert_eq!(arenas, "4");
 
-    let (tunables, arenas) = served_arenas(|c| {
+    let (tunables, arenas, _) = served_arenas(|c| {
+        c.env("MALLOC_ARENA_MAX", "5");
+    });
+    assert_eq!(tunables, None);
+    assert_eq!(arenas, "5");
+
+    let (tunables, arenas, _) = served_arenas(|c| {
         c.env("RENKEI_MALLOC_ARENAS", "0");
     });
     assert_eq!(tunables, None);
