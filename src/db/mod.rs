@@ -754,6 +754,19 @@ mod tests {
         }
     }
 
+    /// A SQLite database in `dir` with two read connections (and the writer).
+    fn two_readers(dir: &std::path::Path, pool_timeout: Duration, cache_kib: u32) -> Db {
+        Db::connect(&DbSettings {
+            backend: Backend::Sqlite(dir.join("test.db")),
+            pool_size: 2,
+            pool_timeout,
+            sqlite_busy_timeout: Duration::from_secs(5),
+            sqlite_synchronous: "NORMAL".into(),
+            sqlite_cache_kib: cache_kib,
+        })
+        .expect("database")
+    }
+
     /// Each worker's blocking pool is bounded, so a task may queue for a thread before it asks
     /// for a connection: the time queued counts against the pool timeout. Here one thread and
     /// two connections: the second read finds a free connection, but only after waiting for
@@ -761,15 +774,7 @@ mod tests {
     #[test]
     fn time_queued_for_a_blocking_thread_counts_against_the_pool_timeout() {
         let dir = tempfile::tempdir().expect("temp dir");
-        let db = Db::connect(&DbSettings {
-            backend: Backend::Sqlite(dir.path().join("queued.db")),
-            pool_size: 2,
-            pool_timeout: Duration::from_millis(300),
-            sqlite_busy_timeout: Duration::from_secs(5),
-            sqlite_synchronous: "NORMAL".into(),
-            sqlite_cache_kib: 256,
-        })
-        .expect("database");
+        let db = two_readers(dir.path(), Duration::from_millis(300), 256);
         let runtime = tokio::runtime::Builder::new_current_thread()
             .max_blocking_threads(1)
             .enable_all()
@@ -814,15 +819,7 @@ mod tests {
             Ok(row.cache_size)
         }
         let dir = tempfile::tempdir().expect("temp dir");
-        let db = Db::connect(&DbSettings {
-            backend: Backend::Sqlite(dir.path().join("cache.db")),
-            pool_size: 2,
-            pool_timeout: Duration::from_secs(5),
-            sqlite_busy_timeout: Duration::from_secs(5),
-            sqlite_synchronous: "NORMAL".into(),
-            sqlite_cache_kib: 300,
-        })
-        .expect("database");
+        let db = two_readers(dir.path(), Duration::from_secs(5), 300);
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
         // Each read waits for the other while holding its connection: two connections of the
         // read pool, for certain.
