@@ -109,6 +109,52 @@ fn writer(db: &Db, key: &std::sync::Arc<Secret>, rx: &mpsc::Receiver<Job>) {
     }
 }
 
+/// Most rows of the log one keying pass takes, and most keys one write carries (SQLite's one
+/// writer is held by a write for as long as its keys take: a few milliseconds at most).
+const KEY_PASS_ROWS: i64 = 50_000;
+const KEYS_PER_WRITE: usize = 512;
+
+/// Keys the access log's new rows by patient and by actor, every `interval`, behind the log
+/// (`db::audit_keys`). Every instance may run it: two passes over the same rows insert the same
+/// keys, and only one moves the head.
+pub async fn key_rows(db: Db, interval: Duration) {
+    let mut tick = tokio::time::interval(interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        // Until the log is keyed up to its end: a pass takes a bounded number of rows.
+        loop {
+            match key_pass(&db, KEY_PASS_ROWS).await {
+                Ok(n) if n == KEY_PASS_ROWS => continue,
+                Ok(_) => break,
+                Err(e) => {
+                    tracing::warn!(error = %e, "keying the access log failed; retrying");
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// One pass: the keys of at most `max_rows` rows after the head, in key order, a bounded number
+/// per write, then the head moved past them. Returns how many rows of the log it keyed.
+pub async fn key_pass(db: &Db, max_rows: i64) -> Result<i64, db::DbError> {
+    let Some(backlog) = db.read(move |c| db::audit_keys::backlog(c, max_rows)).await? else {
+        return Ok(0);
+    };
+    let db::audit_keys::Backlog { from, upto, patients, actors } = backlog;
+    for chunk in patients.chunks(KEYS_PER_WRITE) {
+        let keys = chunk.to_vec();
+        db.write(move |c| db::audit_keys::insert_patient_keys(c, &keys)).await?;
+    }
+    for chunk in actors.chunks(KEYS_PER_WRITE) {
+        let keys = chunk.to_vec();
+        db.write(move |c| db::audit_keys::insert_actor_keys(c, &keys)).await?;
+    }
+    db.write(move |c| db::audit_keys::advance(c, from, upto)).await?;
+    Ok(upto - from)
+}
+
 /// Writes the events of the successful changes among `entries` (a creation only when it created:
 /// a repeat answered with the existing object changed nothing).
 pub fn emit_events(conn: &mut db::DbConn, entries: &[&Entry]) -> Result<(), db::DbError> {

@@ -65,6 +65,10 @@ pub struct GlobalArgs {
     /// Seconds between sweeps that expire unanswered bed requests (0: this instance does not sweep).
     #[arg(long, env = "RENKEI_BED_SWEEP_SECONDS", default_value_t = 15, global = true)]
     pub bed_sweep_seconds: u64,
+    /// Milliseconds between passes that key the access log's new rows by patient and by actor
+    /// (0: this instance does not; another must, or lists by patient or actor walk the log).
+    #[arg(long, env = "RENKEI_AUDIT_KEYS_MS", default_value_t = 1000, global = true)]
+    pub audit_keys_ms: u64,
     /// Allow webhook receivers on private, loopback and link-local addresses.
     #[arg(long, env = "RENKEI_WEBHOOK_ALLOW_PRIVATE", default_value_t = false, global = true)]
     pub webhook_allow_private: bool,
@@ -132,6 +136,8 @@ pub struct Config {
     pub bed_response: crate::api::bed_requests::ResponseWindows,
     /// Between sweeps expiring unanswered bed requests; zero: no sweeping here.
     pub bed_sweep_interval: Duration,
+    /// Between passes keying the access log by patient and by actor; zero: no keying here.
+    pub audit_keys_interval: Duration,
     pub webhooks: crate::webhooks::WebhookSettings,
     /// Serve the benchmark's unauthenticated probes.
     pub bench_probes: bool,
@@ -220,6 +226,7 @@ impl Config {
                 None => Default::default(),
             },
             bed_sweep_interval: Duration::from_secs(args.bed_sweep_seconds),
+            audit_keys_interval: Duration::from_millis(args.audit_keys_ms),
             webhooks: crate::webhooks::WebhookSettings {
                 allow_private: args.webhook_allow_private,
                 poll_interval: Duration::from_millis(args.webhook_poll_ms),

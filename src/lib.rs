@@ -67,6 +67,9 @@ impl Application {
         if !config.bed_sweep_interval.is_zero() {
             actix_web::rt::spawn(sweep_bed_requests(db.clone(), config.audit_key.clone(), config.bed_sweep_interval));
         }
+        if !config.audit_keys_interval.is_zero() {
+            actix_web::rt::spawn(audit::key_rows(db.clone(), config.audit_keys_interval));
+        }
         let probes = config.bench_probes;
         if probes {
             tracing::warn!("benchmark probes are on: /_probe/* answer without a token");

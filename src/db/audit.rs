@@ -3,8 +3,10 @@
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 
+use super::schema::audit_actor_keys::dsl as ak;
 use super::schema::audit_chain::dsl as head;
 use super::schema::audit_events::dsl as a;
+use super::schema::audit_patient_keys::dsl as pk;
 use super::schema::audit_pending::dsl as ap;
 use super::{fixed, from_code, from_json, native, to_code, to_json, utc, DbConn, DbError, DbResult};
 use crate::domain::audit::{chain_hash, first_broken, Entry, Event, Purpose, GENESIS};
@@ -390,37 +392,80 @@ pub struct Filter {
     pub action: Option<String>,
 }
 
-/// Events oldest first, after `after_seq`, at most `limit + 1` (the caller pages).
+/// The filters on the log's own columns, applied to a boxed query that reads `audit_events`
+/// (alone or joined with a key table). The patient and the actor are checked on the row itself
+/// also where a key table found it.
+macro_rules! filtered {
+    ($q:expr, $filter:expr) => {{
+        let (mut q, filter) = ($q, $filter);
+        if let Some(p) = &filter.patient_id {
+            q = q.filter(a::patient_id.eq(p.clone()));
+        }
+        if let Some(actor) = &filter.actor {
+            q = q.filter(a::actor_sub.eq(actor.clone()));
+        }
+        if let Some(from) = filter.from {
+            q = q.filter(a::at.ge(to_db(from)));
+        }
+        if let Some(to) = filter.to {
+            q = q.filter(a::at.lt(to_db(to)));
+        }
+        if let Some(purpose) = filter.purpose {
+            // Written as a literal, not bound: the planners use the index of break-glass rows only
+            // (migration 000017) when they can see the value the query asks for.
+            q = q.filter(diesel::dsl::sql::<diesel::sql_types::Bool>(match purpose {
+                Purpose::Normal => "audit_events.purpose = 'normal'",
+                Purpose::BreakGlass => "audit_events.purpose = 'break_glass'",
+            }));
+        }
+        if let Some(action) = &filter.action {
+            q = q.filter(a::action.eq(action.clone()));
+        }
+        q
+    }};
+}
+
+/// Events oldest first, after `after_seq`, at most `limit` (the caller asks for one more than
+/// a page). By patient or by actor: the rows that have their keys through the key tables, then
+/// the tail after the keys' head by `seq` (`audit_keys`). The head is read once and bounds both,
+/// so a pass that moves it meanwhile neither repeats a row nor skips one.
 #[tracing::instrument(skip(conn))]
 pub fn list(conn: &mut DbConn, filter: &Filter, after_seq: Option<i64>, limit: i64) -> DbResult<Vec<Event>> {
-    let mut q = a::audit_events.select(Row::as_select()).into_boxed();
-    if let Some(p) = &filter.patient_id {
-        q = q.filter(a::patient_id.eq(p.clone()));
+    let after = after_seq.unwrap_or(0);
+    let tail = |conn: &mut DbConn, after: i64, limit: i64| -> DbResult<Vec<Row>> {
+        let q = filtered!(a::audit_events.select(Row::as_select()).into_boxed(), filter);
+        Ok(q.filter(a::seq.gt(after)).order(a::seq.asc()).limit(limit).load(conn)?)
+    };
+    if filter.patient_id.is_none() && filter.actor.is_none() {
+        return tail(conn, after, limit)?.into_iter().map(Event::try_from).collect();
     }
-    if let Some(actor) = &filter.actor {
-        q = q.filter(a::actor_sub.eq(actor.clone()));
+    let keyed = super::audit_keys::keyed_seq(conn)?;
+    let mut rows: Vec<Row> = if after >= keyed {
+        Vec::new()
+    } else if let Some(p) = &filter.patient_id {
+        let q = pk::audit_patient_keys
+            .inner_join(a::audit_events)
+            .filter(pk::patient_id.eq(p.clone()))
+            .filter(pk::seq.gt(after))
+            .filter(pk::seq.le(keyed))
+            .select(Row::as_select())
+            .into_boxed();
+        filtered!(q, filter).order(pk::seq.asc()).limit(limit).load(conn)?
+    } else {
+        let actor = filter.actor.clone().unwrap_or_default();
+        let q = ak::audit_actor_keys
+            .inner_join(a::audit_events)
+            .filter(ak::actor_sub.eq(actor))
+            .filter(ak::seq.gt(after))
+            .filter(ak::seq.le(keyed))
+            .select(Row::as_select())
+            .into_boxed();
+        filtered!(q, filter).order(ak::seq.asc()).limit(limit).load(conn)?
+    };
+    let short = limit - rows.len() as i64;
+    if short > 0 {
+        rows.extend(tail(conn, after.max(keyed), short)?);
     }
-    if let Some(from) = filter.from {
-        q = q.filter(a::at.ge(to_db(from)));
-    }
-    if let Some(to) = filter.to {
-        q = q.filter(a::at.lt(to_db(to)));
-    }
-    if let Some(purpose) = filter.purpose {
-        // Written as a literal, not bound: the planners use the index of break-glass rows only
-        // (migration 000017) when they can see the value the query asks for.
-        q = q.filter(diesel::dsl::sql::<diesel::sql_types::Bool>(match purpose {
-            Purpose::Normal => "audit_events.purpose = 'normal'",
-            Purpose::BreakGlass => "audit_events.purpose = 'break_glass'",
-        }));
-    }
-    if let Some(action) = &filter.action {
-        q = q.filter(a::action.eq(action.clone()));
-    }
-    if let Some(after) = after_seq {
-        q = q.filter(a::seq.gt(after));
-    }
-    let rows: Vec<Row> = q.order(a::seq.asc()).limit(limit).load(conn)?;
     rows.into_iter().map(Event::try_from).collect()
 }
 

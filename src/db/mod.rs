@@ -3,6 +3,7 @@
 //! workers, one pooled connection per request.
 
 pub mod audit;
+pub mod audit_keys;
 pub mod beds;
 pub mod care_team;
 pub mod cases;

@@ -419,6 +419,31 @@ diesel::table! {
 }
 
 diesel::table! {
+    audit_patient_keys (patient_id, seq) {
+        patient_id -> Text,
+        seq -> BigInt,
+    }
+}
+
+diesel::table! {
+    audit_actor_keys (actor_sub, seq) {
+        actor_sub -> Text,
+        seq -> BigInt,
+    }
+}
+
+diesel::table! {
+    audit_keys_head (id) {
+        id -> Integer,
+        keyed_seq -> BigInt,
+    }
+}
+
+diesel::joinable!(audit_patient_keys -> audit_events (seq));
+diesel::joinable!(audit_actor_keys -> audit_events (seq));
+diesel::allow_tables_to_appear_in_same_query!(audit_events, audit_patient_keys, audit_actor_keys);
+
+diesel::table! {
     api_clients (id) {
         id -> Text,
         name -> Text,

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use serde_json::{json, Value};
 
-use crate::helpers::{race, spawn_app, TestApp};
+use crate::helpers::{race, spawn_app, spawn_with, test_config, TestApp, TestDb};
 
 fn events(app: &TestApp, query: &str) -> Vec<Value> {
     let auditor = app.token_for(&app.admin_org, &["auditor"]);
@@ -433,4 +433,241 @@ fn a_malformed_read_of_a_case_is_recorded_as_rejected() {
         tail,
         [("case.cover", "rejected"), ("care_team.read", "rejected")].map(|(a, o)| (a.to_owned(), o.to_owned()))
     );
+}
+
+/// Keys the access log once from outside the server (another instance's pass), at most
+/// `max_rows` rows; returns how many it keyed.
+fn key(app: &TestApp, max_rows: i64) -> i64 {
+    let config = test_config(&app.db);
+    actix_web::rt::System::new().block_on(async {
+        let db = renkei::db::Db::connect(&config.db).unwrap();
+        renkei::audit::key_pass(&db, max_rows).await.unwrap()
+    })
+}
+
+fn keyed_seq(app: &TestApp) -> i64 {
+    app.db.count("audit_keys_head, audit_events WHERE audit_events.seq <= audit_keys_head.keyed_seq")
+}
+
+/// Every listing by patient, by actor or both, paged one row at a time or not, against the
+/// unfiltered log filtered here.
+fn assert_lists_match_the_log(app: &TestApp, patients: &[&str], actors: &[&str]) {
+    let auditor = app.token_for(&app.admin_org, &["auditor"]);
+    let all = events(app, "");
+    let seqs = |rows: &[&Value]| rows.iter().map(|e| e["seq"].as_i64().unwrap()).collect::<Vec<_>>();
+    // (query, the rows it should find, whether it must find some)
+    let mut queries: Vec<(String, Vec<i64>, bool)> = Vec::new();
+    for p in patients {
+        queries.push((
+            format!("patient_id={p}"),
+            seqs(&all.iter().filter(|e| e["patient_id"] == *p).collect::<Vec<_>>()),
+            true,
+        ));
+        for a in actors {
+            let want = all.iter().filter(|e| e["patient_id"] == *p && e["actor_sub"] == *a).collect::<Vec<_>>();
+            queries.push((format!("patient_id={p}&actor={a}"), seqs(&want), false));
+        }
+        let reads = all.iter().filter(|e| e["patient_id"] == *p && e["action"] == "case.read").collect::<Vec<_>>();
+        queries.push((format!("patient_id={p}&action=case.read"), seqs(&reads), true));
+    }
+    for a in actors {
+        queries.push((
+            format!("actor={a}"),
+            seqs(&all.iter().filter(|e| e["actor_sub"] == *a).collect::<Vec<_>>()),
+            true,
+        ));
+    }
+    for (query, want, some) in queries {
+        assert!(!some || !want.is_empty(), "{query} should find rows");
+        let listed = events(app, &format!("&{query}"));
+        assert_eq!(seqs(&listed.iter().collect::<Vec<_>>()), want, "{query}");
+        // One row a page: the pages cross the keys' head wherever it is.
+        let mut paged = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let url = match &cursor {
+                Some(c) => format!("/api/v1/audit-events?{query}&limit=1&cursor={c}"),
+                None => format!("/api/v1/audit-events?{query}&limit=1"),
+            };
+            let page = app.get(&url, &auditor);
+            page.assert(200);
+            paged.extend(page.body["items"].as_array().unwrap().iter().map(|e| e["seq"].as_i64().unwrap()));
+            match page.body["next_cursor"].as_str() {
+                Some(next) => cursor = Some(next.to_owned()),
+                None => break,
+            }
+            assert!(paged.len() <= want.len(), "{query}: more pages than rows");
+        }
+        assert_eq!(paged, want, "{query}, one row a page");
+    }
+}
+
+/// The log is found by patient and by actor through key tables filled behind it (migration
+/// 000018): before any keying (all of it the tail), with the keys' head part-way, with keys
+/// left after the head by a pass that stopped half-way, and keyed to the end, every listing
+/// finds the same rows, once each, in order.
+#[test]
+fn lists_by_patient_and_actor_find_every_row_wherever_the_keys_stop() {
+    let app = spawn_app();
+    let w = app.world();
+    let other = app.world_for_new_patient(&w);
+    let doctor = app.as_practitioner(&w.doctors[0], &w.clinic, &["physician"]);
+    app.handover(&w.coordinator, &w.case, "primary", &w.doctors[0], None).assert(200);
+    let read_both = |n: usize| {
+        for i in 0..n {
+            app.get(&format!("/api/v1/cases/{}", w.case), &w.coordinator).assert(200);
+            app.get(&format!("/api/v1/cases/{}", other.case), &w.coordinator).assert(200);
+            if i % 2 == 0 {
+                app.get(&format!("/api/v1/cases/{}/cover", w.case), &doctor).assert(200);
+            }
+        }
+    };
+    read_both(3);
+    let coordinator_sub = events(&app, "&action=case.read")[0]["actor_sub"].as_str().unwrap().to_owned();
+    let doctor_sub = events(&app, "&action=case.cover")[0]["actor_sub"].as_str().unwrap().to_owned();
+    let (patients, actors) =
+        ([w.patient.as_str(), other.patient.as_str()], [coordinator_sub.as_str(), doctor_sub.as_str()]);
+    assert_eq!(keyed_seq(&app), 0, "nothing keyed yet");
+    assert_lists_match_the_log(&app, &patients, &actors);
+
+    // The head part-way.
+    assert_eq!(key(&app, 5), 5);
+    assert_eq!(keyed_seq(&app), 5);
+    read_both(2);
+    assert_lists_match_the_log(&app, &patients, &actors);
+
+    // A pass that inserted its keys and stopped before moving the head: the keys after the head
+    // are not read twice.
+    let config = test_config(&app.db);
+    actix_web::rt::System::new().block_on(async {
+        let db = renkei::db::Db::connect(&config.db).unwrap();
+        let b = db.read(|c| renkei::db::audit_keys::backlog(c, 4)).await.unwrap().unwrap();
+        db.write(move |c| renkei::db::audit_keys::insert_patient_keys(c, &b.patients)).await.unwrap();
+        db.write(move |c| renkei::db::audit_keys::insert_actor_keys(c, &b.actors)).await.unwrap();
+    });
+    assert!(app.db.count("audit_patient_keys WHERE seq > 5") > 0, "keys after the head");
+    assert_eq!(keyed_seq(&app), 5);
+    assert_lists_match_the_log(&app, &patients, &actors);
+
+    // Keyed to the end (the half-done keys inserted again as no-ops), then a new tail.
+    let total = events(&app, "").len() as i64;
+    assert_eq!(key(&app, 1000), total - 5);
+    assert_eq!(key(&app, 1000), 0, "nothing left");
+    assert_eq!(keyed_seq(&app), total);
+    let with_patient = app.db.count("audit_events WHERE patient_id IS NOT NULL");
+    assert_eq!(app.db.count("audit_patient_keys"), with_patient, "one key per row with a patient");
+    assert_eq!(app.db.count("audit_actor_keys"), total, "one key per row");
+    assert_lists_match_the_log(&app, &patients, &actors);
+    read_both(1);
+    assert_lists_match_the_log(&app, &patients, &actors);
+}
+
+/// Passes of several instances race each other and a stream of new rows: the head only moves
+/// forward, over rows whose keys are all in, and once keyed to the end every row has its keys.
+#[test]
+fn keying_passes_racing_each_other_and_new_rows_repeat_and_miss_nothing() {
+    let app = Arc::new(spawn_app());
+    let w = app.world();
+    let config = test_config(&app.db);
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let passes: Vec<_> = (0..3)
+        .map(|_| {
+            let (config, stop) = (config.clone(), stop.clone());
+            std::thread::spawn(move || {
+                actix_web::rt::System::new().block_on(async move {
+                    let db = renkei::db::Db::connect(&config.db).unwrap();
+                    let mut keyed = 0;
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        keyed += renkei::audit::key_pass(&db, 7).await.unwrap();
+                    }
+                    keyed
+                })
+            })
+        })
+        .collect();
+    let (a, token, case) = (app.clone(), w.coordinator.clone(), w.case.clone());
+    let statuses =
+        race(16, move |_| (0..5).map(|_| a.get(&format!("/api/v1/cases/{case}"), &token).status).collect::<Vec<_>>());
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let keyed_by_passes: i64 = passes.into_iter().map(|p| p.join().unwrap()).sum();
+    assert!(statuses.iter().flatten().all(|s| *s == 200));
+    key(&app, 1000);
+    let total = events(&app, "").len() as i64;
+    assert_eq!(total, 2 + 80);
+    assert!(keyed_by_passes > 0, "the racing passes keyed rows");
+    assert_eq!(keyed_seq(&app), total);
+    assert_eq!(app.db.count("audit_patient_keys"), total);
+    assert_eq!(app.db.count("audit_actor_keys"), total);
+    let reads = events(&app, &format!("&patient_id={}&action=case.read", w.patient));
+    assert_eq!(reads.len(), 80);
+    let seqs: Vec<i64> = reads.iter().map(|e| e["seq"].as_i64().unwrap()).collect();
+    assert!(seqs.windows(2).all(|p| p[0] < p[1]), "in order, each once");
+}
+
+/// A key removed would hide a row from a patient's access history without breaking the chain:
+/// the database refuses it.
+#[test]
+fn the_database_refuses_to_change_or_delete_audit_keys() {
+    let app = spawn_app();
+    app.world();
+    events(&app, "");
+    assert_eq!(key(&app, 100), 2);
+    for table in ["audit_patient_keys", "audit_actor_keys"] {
+        let update = app.db.raw(&format!("UPDATE {table} SET seq = seq + 100"));
+        assert!(update.unwrap_err().contains("audit"), "an UPDATE of {table} went through");
+        assert!(app.db.raw(&format!("DELETE FROM {table}")).is_err(), "a DELETE of {table} went through");
+    }
+    assert_eq!(app.db.count("audit_patient_keys"), 2);
+}
+
+/// Migration 000018 keys the rows already in the log (those written while it was undone too) and
+/// drops the log's own indexes by patient and actor; undone, it puts them back.
+#[test]
+fn keying_the_access_log_by_migration_keeps_every_listing() {
+    let app = spawn_app();
+    let w = app.world();
+    for _ in 0..3 {
+        app.get(&format!("/api/v1/cases/{}", w.case), &w.coordinator).assert(200);
+    }
+    let before = events(&app, &format!("&patient_id={}", w.patient));
+    assert_eq!(before.len(), 5);
+    let indexes = "pragma_index_list('audit_events') WHERE name IN ('audit_events_patient', 'audit_events_actor')";
+    app.db.revert_through("000018");
+    // Undone, the log's own indexes are back for the release before (this server's listings need the keys).
+    if !app.db.is_postgres() {
+        assert_eq!(app.db.count(indexes), 2);
+    } else {
+        assert_eq!(app.db.count("pg_indexes WHERE indexname IN ('audit_events_patient', 'audit_events_actor')"), 2);
+    }
+    assert_eq!(app.db.count(&format!("audit_events WHERE patient_id = '{}'", w.patient)), 5);
+    app.get(&format!("/api/v1/cases/{}", w.case), &w.coordinator).assert(200);
+    app.db.migrate();
+    let total = events(&app, "").len() as i64;
+    assert_eq!(keyed_seq(&app), total, "the rows already there are keyed by the migration");
+    assert_eq!(app.db.count("audit_patient_keys"), total);
+    let after = events(&app, &format!("&patient_id={}", w.patient));
+    assert_eq!(after[..5], before[..], "keyed, the same rows");
+    assert_eq!(after.len(), 6, "and the read made while it was undone");
+    if !app.db.is_postgres() {
+        assert_eq!(app.db.count(indexes), 0);
+    } else {
+        assert_eq!(app.db.count("pg_indexes WHERE indexname IN ('audit_events_patient', 'audit_events_actor')"), 0);
+    }
+}
+
+/// The server keys its log by itself on its timer.
+#[test]
+fn the_server_keys_its_log_on_a_timer() {
+    let app = spawn_with(TestDb::create(), |c| c.audit_keys_interval = std::time::Duration::from_millis(20));
+    let w = app.world();
+    for _ in 0..5 {
+        app.get(&format!("/api/v1/cases/{}", w.case), &w.coordinator).assert(200);
+    }
+    let total = events(&app, "").len() as i64;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while keyed_seq(&app) < total {
+        assert!(std::time::Instant::now() < deadline, "the log was not keyed in 10 s");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    assert_eq!(app.db.count("audit_patient_keys"), total);
 }

@@ -159,6 +159,8 @@ pub fn test_config(db: &TestDb) -> Config {
         bed_response: Default::default(),
         // Tests sweep with a controlled clock (`expire_due`), not on a timer.
         bed_sweep_interval: Duration::ZERO,
+        // Tests key the access log when they choose (`renkei::audit::key_pass`).
+        audit_keys_interval: Duration::ZERO,
         // Webhook tests turn delivery on; the rest do not deliver.
         webhooks: renkei::webhooks::WebhookSettings { poll_interval: Duration::ZERO, ..Default::default() },
         bench_probes: false,
