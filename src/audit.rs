@@ -137,7 +137,8 @@ pub async fn key_rows(db: Db, interval: Duration) {
 }
 
 /// One pass: the keys of at most `max_rows` rows after the head, in key order, a bounded number
-/// per write, then the head moved past them. Returns how many rows of the log it keyed.
+/// per write, then the head moved past them. Returns how many rows it moved the head past (0 when
+/// another pass moved it first).
 pub async fn key_pass(db: &Db, max_rows: i64) -> Result<i64, db::DbError> {
     let Some(backlog) = db.read(move |c| db::audit_keys::backlog(c, max_rows)).await? else {
         return Ok(0);
@@ -151,8 +152,8 @@ pub async fn key_pass(db: &Db, max_rows: i64) -> Result<i64, db::DbError> {
         let keys = chunk.to_vec();
         db.write(move |c| db::audit_keys::insert_actor_keys(c, &keys)).await?;
     }
-    db.write(move |c| db::audit_keys::advance(c, from, upto)).await?;
-    Ok(upto - from)
+    let moved = db.write(move |c| db::audit_keys::advance(c, from, upto)).await?;
+    Ok(if moved { upto - from } else { 0 })
 }
 
 /// Writes the events of the successful changes among `entries` (a creation only when it created:

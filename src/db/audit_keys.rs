@@ -32,11 +32,17 @@ pub fn keyed_seq(conn: &mut DbConn) -> DbResult<i64> {
     Ok(head::audit_keys_head.find(1).select(head::keyed_seq).first(conn)?)
 }
 
+/// The chain's head: the last row of the log (committed with its row, so every row up to it is
+/// there to be read).
+pub fn chained_seq(conn: &mut DbConn) -> DbResult<i64> {
+    Ok(chain::audit_chain.find(1).select(chain::last_seq).first(conn)?)
+}
+
 /// The next rows to key, at most `max_rows` of the log after the head (`None` when none wait).
 /// Only chained rows: the chain's head is committed with its rows, so every row up to it is there.
 pub fn backlog(conn: &mut DbConn, max_rows: i64) -> DbResult<Option<Backlog>> {
     let from = keyed_seq(conn)?;
-    let last: i64 = chain::audit_chain.find(1).select(chain::last_seq).first(conn)?;
+    let last = chained_seq(conn)?;
     let upto = last.min(from.saturating_add(max_rows));
     if upto <= from {
         return Ok(None);

@@ -469,6 +469,19 @@ fn assert_lists_match_the_log(app: &TestApp, patients: &[&str], actors: &[&str])
         }
         let reads = all.iter().filter(|e| e["patient_id"] == *p && e["action"] == "case.read").collect::<Vec<_>>();
         queries.push((format!("patient_id={p}&action=case.read"), seqs(&reads), true));
+        // A window of time and a purpose (the tail is then still read by `seq`).
+        let mine = all.iter().filter(|e| e["patient_id"] == *p).collect::<Vec<_>>();
+        let (from, to) = (mine[1]["at"].as_str().unwrap(), mine[mine.len() - 1]["at"].as_str().unwrap());
+        let t = |v: &str| chrono::DateTime::parse_from_rfc3339(v).unwrap();
+        let window = mine.iter().copied().filter(|e| {
+            let at = t(e["at"].as_str().unwrap());
+            at >= t(from) && at < t(to)
+        });
+        queries.push((
+            format!("patient_id={p}&purpose=normal&from={from}&to={to}"),
+            seqs(&window.collect::<Vec<_>>()),
+            true,
+        ));
     }
     for a in actors {
         queries.push((
@@ -562,46 +575,76 @@ fn lists_by_patient_and_actor_find_every_row_wherever_the_keys_stop() {
     assert_lists_match_the_log(&app, &patients, &actors);
 }
 
-/// Passes of several instances race each other and a stream of new rows: the head only moves
-/// forward, over rows whose keys are all in, and once keyed to the end every row has its keys.
+/// Passes of several instances race each other, a stream of new rows and listings: every listing
+/// taken meanwhile finds every row the log had before it began, once each and in order (a head
+/// moved past keys not yet in, or backwards, would hide rows), and once keyed to the end every row
+/// has its keys.
 #[test]
-fn keying_passes_racing_each_other_and_new_rows_repeat_and_miss_nothing() {
+fn keying_passes_racing_each_other_new_rows_and_listings_repeat_and_miss_nothing() {
+    use std::sync::atomic::{AtomicBool, Ordering};
     let app = Arc::new(spawn_app());
     let w = app.world();
     let config = test_config(&app.db);
-    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stop = Arc::new(AtomicBool::new(false));
     let passes: Vec<_> = (0..3)
         .map(|_| {
             let (config, stop) = (config.clone(), stop.clone());
             std::thread::spawn(move || {
                 actix_web::rt::System::new().block_on(async move {
                     let db = renkei::db::Db::connect(&config.db).unwrap();
-                    let mut keyed = 0;
-                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                        keyed += renkei::audit::key_pass(&db, 7).await.unwrap();
+                    let mut moved = 0;
+                    while !stop.load(Ordering::Relaxed) {
+                        moved += renkei::audit::key_pass(&db, 7).await.unwrap();
                     }
-                    keyed
+                    moved
                 })
             })
         })
         .collect();
-    let (a, token, case) = (app.clone(), w.coordinator.clone(), w.case.clone());
-    let statuses =
-        race(16, move |_| (0..5).map(|_| a.get(&format!("/api/v1/cases/{case}"), &token).status).collect::<Vec<_>>());
-    stop.store(true, std::sync::atomic::Ordering::Relaxed);
-    let keyed_by_passes: i64 = passes.into_iter().map(|p| p.join().unwrap()).sum();
-    assert!(statuses.iter().flatten().all(|s| *s == 200));
-    key(&app, 1000);
-    let total = events(&app, "").len() as i64;
-    assert_eq!(total, 2 + 80);
-    assert!(keyed_by_passes > 0, "the racing passes keyed rows");
+    let readers: Vec<_> = (0..6)
+        .map(|_| {
+            let (a, s, token, case) = (app.clone(), stop.clone(), w.coordinator.clone(), w.case.clone());
+            std::thread::spawn(move || {
+                let mut statuses = Vec::new();
+                while !s.load(Ordering::Relaxed) {
+                    statuses.push(a.get(&format!("/api/v1/cases/{case}"), &token).status);
+                }
+                statuses
+            })
+        })
+        .collect();
+    // Listings while rows arrive and passes move the head, until enough have been taken.
+    let mut listings = 0;
+    while listings < 60 {
+        // The last rows, where the head moves (a page holds at most 200).
+        let after = (app.db.count("audit_events") - 100).max(0);
+        let seqs = |query: String| -> Vec<i64> {
+            events(&app, &format!("&cursor=s{after}{query}")).iter().map(|e| e["seq"].as_i64().unwrap()).collect()
+        };
+        let before = seqs(String::new());
+        let listed = seqs(format!("&patient_id={}", w.patient));
+        assert!(listed.windows(2).all(|p| p[0] < p[1]), "in order, each once: {listed:?}");
+        assert!(listed.starts_with(&before), "a listing missed rows the log had before it: {before:?} {listed:?}");
+        listings += 1;
+    }
+    stop.store(true, Ordering::Relaxed);
+    let moved_by_passes: i64 = passes.into_iter().map(|p| p.join().unwrap()).sum();
+    let statuses: Vec<u16> = readers.into_iter().flat_map(|r| r.join().unwrap()).collect();
+    assert!(statuses.iter().all(|s| *s == 200));
+    let total = events_all(&app);
+    assert_eq!(total, 2 + statuses.len() as i64);
+    key(&app, 100_000);
+    assert!(moved_by_passes > 0, "the racing passes moved the head");
+    assert!(moved_by_passes <= total, "each row passed once: {moved_by_passes}");
     assert_eq!(keyed_seq(&app), total);
     assert_eq!(app.db.count("audit_patient_keys"), total);
     assert_eq!(app.db.count("audit_actor_keys"), total);
-    let reads = events(&app, &format!("&patient_id={}&action=case.read", w.patient));
-    assert_eq!(reads.len(), 80);
-    let seqs: Vec<i64> = reads.iter().map(|e| e["seq"].as_i64().unwrap()).collect();
-    assert!(seqs.windows(2).all(|p| p[0] < p[1]), "in order, each once");
+}
+
+/// How many rows the log has (its chain's head; after a listing, which catches up on PostgreSQL).
+fn events_all(app: &TestApp) -> i64 {
+    events(app, "");
+    app.db.count("audit_events")
 }
 
 /// A key removed would hide a row from a patient's access history without breaking the chain:

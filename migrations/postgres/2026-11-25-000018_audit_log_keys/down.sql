@@ -4,3 +4,4 @@ CREATE INDEX audit_events_actor ON audit_events (actor_sub, seq);
 DROP TABLE audit_keys_head;
 DROP TABLE audit_actor_keys;
 DROP TABLE audit_patient_keys;
+DROP FUNCTION audit_keys_immutable();

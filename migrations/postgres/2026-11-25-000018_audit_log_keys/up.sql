@@ -18,18 +18,33 @@ CREATE TABLE audit_keys_head (
     id INTEGER PRIMARY KEY NOT NULL CHECK (id = 1),
     keyed_seq BIGINT NOT NULL
 );
+-- The head first, from the chain's head: every row up to it is committed (the chain's head commits with its
+-- rows), so the keys below are exactly those rows', whatever instances chain meanwhile (on PostgreSQL each
+-- statement here sees what was committed when it started; rows chained after the first are the passes' work).
+INSERT INTO audit_keys_head (id, keyed_seq) SELECT 1, last_seq FROM audit_chain WHERE id = 1;
 INSERT INTO audit_patient_keys (patient_id, seq)
-    SELECT patient_id, seq FROM audit_events WHERE patient_id IS NOT NULL ORDER BY patient_id, seq;
-INSERT INTO audit_actor_keys (actor_sub, seq) SELECT actor_sub, seq FROM audit_events ORDER BY actor_sub, seq;
-INSERT INTO audit_keys_head (id, keyed_seq) SELECT 1, COALESCE(MAX(seq), 0) FROM audit_events;
+    SELECT patient_id, seq FROM audit_events
+    WHERE patient_id IS NOT NULL AND seq <= (SELECT keyed_seq FROM audit_keys_head WHERE id = 1)
+    ORDER BY patient_id, seq;
+INSERT INTO audit_actor_keys (actor_sub, seq)
+    SELECT actor_sub, seq FROM audit_events WHERE seq <= (SELECT keyed_seq FROM audit_keys_head WHERE id = 1)
+    ORDER BY actor_sub, seq;
 -- A key removed would hide a row from a patient's access history without breaking the chain.
+CREATE FUNCTION audit_keys_immutable() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'audit keys cannot be changed or deleted';
+END;
+$$;
 CREATE TRIGGER audit_patient_keys_no_change BEFORE UPDATE OR DELETE ON audit_patient_keys
-    FOR EACH ROW EXECUTE FUNCTION audit_events_immutable();
+    FOR EACH ROW EXECUTE FUNCTION audit_keys_immutable();
 CREATE TRIGGER audit_patient_keys_no_truncate BEFORE TRUNCATE ON audit_patient_keys
-    FOR EACH STATEMENT EXECUTE FUNCTION audit_events_immutable();
+    FOR EACH STATEMENT EXECUTE FUNCTION audit_keys_immutable();
 CREATE TRIGGER audit_actor_keys_no_change BEFORE UPDATE OR DELETE ON audit_actor_keys
-    FOR EACH ROW EXECUTE FUNCTION audit_events_immutable();
+    FOR EACH ROW EXECUTE FUNCTION audit_keys_immutable();
 CREATE TRIGGER audit_actor_keys_no_truncate BEFORE TRUNCATE ON audit_actor_keys
-    FOR EACH STATEMENT EXECUTE FUNCTION audit_events_immutable();
+    FOR EACH STATEMENT EXECUTE FUNCTION audit_keys_immutable();
 DROP INDEX audit_events_patient;
 DROP INDEX audit_events_actor;
+-- Planned with statistics from the start, not guesses until autovacuum gets to them.
+ANALYZE audit_patient_keys;
+ANALYZE audit_actor_keys;
