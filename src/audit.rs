@@ -109,10 +109,15 @@ fn writer(db: &Db, key: &std::sync::Arc<Secret>, rx: &mpsc::Receiver<Job>) {
     }
 }
 
-/// Most rows of the log one keying pass takes, and most keys one write carries (SQLite's one
-/// writer is held by a write for as long as its keys take: a few milliseconds at most).
+/// Most rows of the log one keying pass takes.
 const KEY_PASS_ROWS: i64 = 50_000;
-const KEYS_PER_WRITE: usize = 512;
+/// Most keys one write carries. On SQLite the one writer commits a pass's write with the changes
+/// waiting beside it, and each key of a large region can land on a page of its own: 512 keys a
+/// write made the changes and reads committed with it wait for 2 MB of pages, and doubled the
+/// mix's p99 at 1,000 requests a second (PERFORMANCE.md round 12). 64 keys and a pause after
+/// each write spread a pass over many short commits.
+const KEYS_PER_WRITE: usize = 64;
+const PAUSE_BETWEEN_WRITES: Duration = Duration::from_millis(2);
 
 /// Keys the access log's new rows by patient and by actor, every `interval`, behind the log
 /// (`db::audit_keys`). Every instance may run it: two passes over the same rows insert the same
@@ -147,10 +152,12 @@ pub async fn key_pass(db: &Db, max_rows: i64) -> Result<i64, db::DbError> {
     for chunk in patients.chunks(KEYS_PER_WRITE) {
         let keys = chunk.to_vec();
         db.write(move |c| db::audit_keys::insert_patient_keys(c, &keys)).await?;
+        tokio::time::sleep(PAUSE_BETWEEN_WRITES).await;
     }
     for chunk in actors.chunks(KEYS_PER_WRITE) {
         let keys = chunk.to_vec();
         db.write(move |c| db::audit_keys::insert_actor_keys(c, &keys)).await?;
+        tokio::time::sleep(PAUSE_BETWEEN_WRITES).await;
     }
     let moved = db.write(move |c| db::audit_keys::advance(c, from, upto)).await?;
     Ok(if moved { upto - from } else { 0 })
