@@ -39,7 +39,25 @@ pub async fn readyz(db: web::Data<Db>) -> ApiResult<HttpResponse> {
 )]
 #[get("/metrics")]
 pub async fn metrics(metrics: web::Data<Metrics>, db: web::Data<Db>) -> HttpResponse {
-    HttpResponse::Ok().content_type("text/plain; version=0.0.4; charset=utf-8").body(metrics.render(&db))
+    let mut body = metrics.render(&db);
+    // How far the access log's keys lag behind it (DESIGN §19), read at each scrape so that every
+    // instance shows it, whether it keys or not. Without the database the series is left out
+    // (`/readyz` reports that), and the scrape still answers.
+    let lag = db
+        .read(|c| {
+            let (keyed, chained) = crate::db::audit_keys::heads(c)?;
+            Ok::<_, crate::db::DbError>(chained - keyed)
+        })
+        .await;
+    if let Ok(rows) = lag {
+        body.push_str(
+            "# HELP renkei_audit_keys_lag_rows Access-log rows not yet keyed by patient and actor; \
+             listings by either walk them one by one.\n\
+             # TYPE renkei_audit_keys_lag_rows gauge\n",
+        );
+        body.push_str(&format!("renkei_audit_keys_lag_rows {rows}\n"));
+    }
+    HttpResponse::Ok().content_type("text/plain; version=0.0.4; charset=utf-8").body(body)
 }
 
 /// The benchmark's read probe (`RENKEI_BENCH_PROBES` only): one organization row by id through

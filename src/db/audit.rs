@@ -437,11 +437,10 @@ pub fn list(conn: &mut DbConn, filter: &Filter, after_seq: Option<i64>, limit: i
         let rows: Vec<Row> = q.filter(a::seq.gt(after)).order(a::seq.asc()).limit(limit).load(conn)?;
         return rows.into_iter().map(Event::try_from).collect();
     }
-    let keyed = super::audit_keys::keyed_seq(conn)?;
     // The log as it is now, up to the chain's head: bounded on both sides, the tail is a range of
     // `seq` that SQLite's planner prefers to the index by time even when `from` and `to` are set
     // (open-ended, it took the index by time and sorted the whole window).
-    let last = super::audit_keys::chained_seq(conn)?;
+    let (keyed, last) = super::audit_keys::heads(conn)?;
     let tail = |conn: &mut DbConn, after: i64, limit: i64| -> DbResult<Vec<Row>> {
         let q = filtered!(a::audit_events.select(Row::as_select()).into_boxed(), filter);
         Ok(q.filter(a::seq.gt(after)).filter(a::seq.le(last)).order(a::seq.asc()).limit(limit).load(conn)?)

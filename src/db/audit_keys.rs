@@ -27,22 +27,20 @@ pub struct Backlog {
     pub actors: Vec<(String, i64)>,
 }
 
-/// How far the keys go: every row up to it has its keys.
-pub fn keyed_seq(conn: &mut DbConn) -> DbResult<i64> {
-    Ok(head::audit_keys_head.find(1).select(head::keyed_seq).first(conn)?)
-}
-
-/// The chain's head: the last row of the log (committed with its row, so every row up to it is
-/// there to be read).
-pub fn chained_seq(conn: &mut DbConn) -> DbResult<i64> {
-    Ok(chain::audit_chain.find(1).select(chain::last_seq).first(conn)?)
+/// The two heads, read in one statement (one snapshot on either backend): how far the keys go
+/// (every row up to it has its keys), and the chain's head, the last row of the log (committed
+/// with its row, so every row up to it is there to be read). The second is never behind the first.
+pub fn heads(conn: &mut DbConn) -> DbResult<(i64, i64)> {
+    let chained = chain::audit_chain.find(1).select(chain::last_seq).single_value();
+    let (keyed, last): (i64, Option<i64>) =
+        head::audit_keys_head.find(1).select((head::keyed_seq, chained)).first(conn)?;
+    Ok((keyed, last.unwrap_or(keyed)))
 }
 
 /// The next rows to key, at most `max_rows` of the log after the head (`None` when none wait).
 /// Only chained rows: the chain's head is committed with its rows, so every row up to it is there.
 pub fn backlog(conn: &mut DbConn, max_rows: i64) -> DbResult<Option<Backlog>> {
-    let from = keyed_seq(conn)?;
-    let last = chained_seq(conn)?;
+    let (from, last) = heads(conn)?;
     let upto = last.min(from.saturating_add(max_rows));
     if upto <= from {
         return Ok(None);

@@ -442,6 +442,7 @@ diesel::table! {
 diesel::joinable!(audit_patient_keys -> audit_events (seq));
 diesel::joinable!(audit_actor_keys -> audit_events (seq));
 diesel::allow_tables_to_appear_in_same_query!(audit_events, audit_patient_keys, audit_actor_keys);
+diesel::allow_tables_to_appear_in_same_query!(audit_keys_head, audit_chain);
 
 diesel::table! {
     api_clients (id) {

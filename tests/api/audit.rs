@@ -714,3 +714,30 @@ fn the_server_keys_its_log_on_a_timer() {
     }
     assert_eq!(app.db.count("audit_patient_keys"), total);
 }
+
+/// The rows not yet keyed, as `/metrics` reports them: every row until a pass, none after it,
+/// and the new rows after that.
+#[test]
+fn metrics_report_how_far_the_keys_lag_behind_the_log() {
+    let app = spawn_app();
+    let w = app.world();
+    let lag = |app: &TestApp| -> i64 {
+        let r = app.request("GET", "/metrics", None, &[], None);
+        r.assert(200);
+        assert!(r.text.contains("# TYPE renkei_audit_keys_lag_rows gauge"), "{}", r.text);
+        let line = r.text.lines().find(|l| l.starts_with("renkei_audit_keys_lag_rows ")).expect("the lag series");
+        line["renkei_audit_keys_lag_rows ".len()..].parse().expect("a number")
+    };
+    for _ in 0..3 {
+        app.get(&format!("/api/v1/cases/{}", w.case), &w.coordinator).assert(200);
+    }
+    assert!(app.db.count("audit_events") >= 3);
+    assert_eq!(keyed_seq(&app), 0);
+    assert_eq!(lag(&app), app.db.count("audit_events"), "nothing is keyed yet");
+    key(&app, 1_000_000);
+    assert_eq!(lag(&app), 0);
+    for _ in 0..2 {
+        app.get(&format!("/api/v1/cases/{}", w.case), &w.coordinator).assert(200);
+    }
+    assert_eq!(lag(&app), 2);
+}
