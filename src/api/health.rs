@@ -32,6 +32,9 @@ pub async fn readyz(db: web::Data<Db>) -> ApiResult<HttpResponse> {
     Ok(HttpResponse::Ok().json(json!({"status": "ready", "database": backend})))
 }
 
+/// How long a scrape waits for the keys' lag before it answers without it.
+const LAG_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// Prometheus metrics of this instance.
 #[utoipa::path(
     get, path = "/metrics", tag = "operations",
@@ -41,15 +44,25 @@ pub async fn readyz(db: web::Data<Db>) -> ApiResult<HttpResponse> {
 pub async fn metrics(metrics: web::Data<Metrics>, db: web::Data<Db>) -> HttpResponse {
     let mut body = metrics.render(&db);
     // How far the access log's keys lag behind it (DESIGN §19), read at each scrape so that every
-    // instance shows it, whether it keys or not. Without the database the series is left out
-    // (`/readyz` reports that), and the scrape still answers.
-    let lag = db
-        .read(|c| {
-            let (keyed, chained) = crate::db::audit_keys::heads(c)?;
-            Ok::<_, crate::db::DbError>(chained - keyed)
-        })
-        .await;
-    if let Ok(rows) = lag {
+    // instance shows it, whether it keys or not. The scrape must still answer when the database
+    // does not, or only slowly (a saturated pool, a lost connection): then the series is left out
+    // (`/readyz` reports the database) and the rest of the page is served at once.
+    let read = db.read(|c| {
+        let (keyed, chained) = crate::db::audit_keys::heads(c)?;
+        Ok::<_, crate::db::DbError>(chained - keyed)
+    });
+    let lag = match tokio::time::timeout(LAG_READ_TIMEOUT, read).await {
+        Ok(Ok(rows)) => Some(rows),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "metrics: cannot read the access log's keys' lag");
+            None
+        }
+        Err(_) => {
+            tracing::warn!("metrics: reading the access log's keys' lag timed out");
+            None
+        }
+    };
+    if let Some(rows) = lag {
         body.push_str(
             "# HELP renkei_audit_keys_lag_rows Access-log rows not yet keyed by patient and actor; \
              listings by either walk them one by one.\n\

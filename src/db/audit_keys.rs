@@ -34,7 +34,9 @@ pub fn heads(conn: &mut DbConn) -> DbResult<(i64, i64)> {
     let chained = chain::audit_chain.find(1).select(chain::last_seq).single_value();
     let (keyed, last): (i64, Option<i64>) =
         head::audit_keys_head.find(1).select((head::keyed_seq, chained)).first(conn)?;
-    Ok((keyed, last.unwrap_or(keyed)))
+    // The chain's row is made by the first migration and never removed; its absence is an error,
+    // not a log with nothing after the keys.
+    Ok((keyed, last.ok_or(super::DbError::NotFound)?))
 }
 
 /// The next rows to key, at most `max_rows` of the log after the head (`None` when none wait).
