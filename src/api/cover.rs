@@ -46,8 +46,8 @@ pub struct CoverView {
     pub chain: Vec<Step>,
 }
 
-/// Loads the facts overlapping `[from, to)` and the people they name: four statements, each
-/// of a fixed shape, whatever the size of the team, the roster or the region.
+/// Loads the facts overlapping `[from, to)` and the people they name: one statement of a fixed
+/// shape (after the case's own read), whatever the size of the team, the roster or the region.
 fn load(
     c: &mut DbConn,
     case: &Case,

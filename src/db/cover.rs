@@ -1,19 +1,22 @@
-//! The facts of a cover answer (DOMAIN.md §2) and the people they name, in three statements of a
-//! fixed shape each, so that both backends keep them prepared whatever the size of the team,
-//! the roster or the region: the physicians with their contact details, the roster with theirs,
-//! and the absences of both groups (`IN` a union of two subqueries: never a list of ids, and
-//! never an `OR` of two subqueries, which PostgreSQL answers by scanning the table).
+//! The facts of a cover answer (DOMAIN.md §2) and the people they name, in one statement of a
+//! fixed shape, so that both backends keep it prepared whatever the size of the team, the roster
+//! or the region: the physicians, the roster and the absences of both groups, each with the
+//! practitioner and organization it names, as three branches of one `UNION ALL` (one round trip
+//! on PostgreSQL where there were three). Absences are of the people of the other two branches
+//! (`IN` a union of two subqueries: never a list of ids, and never an `OR` of two subqueries,
+//! which PostgreSQL answers by scanning the table).
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
+use diesel::sql_types::{Integer, Nullable, Text};
 
-use super::schedule::{absence, shift, AbsenceRow, ShiftRow, ABSENCE_COLUMNS, SHIFT_COLUMNS};
+use super::schedule::{absence, shift};
 use super::schema::absences::dsl as a;
 use super::schema::care_team_members::dsl as m;
 use super::schema::on_call_shifts::dsl as s;
 use super::schema::organizations::dsl as o;
 use super::schema::practitioners::dsl as p;
-use super::{care_team, native, organizations, practitioners, to_code, DbConn, DbResult};
+use super::{care_team, corrupt, native, organizations, practitioners, to_code, DbConn, DbResult};
 use crate::domain::care_team::{Member, TeamRole};
 use crate::domain::ids::{CaseId, OrganizationId};
 use crate::domain::organization::Organization;
@@ -21,15 +24,20 @@ use crate::domain::practitioner::Practitioner;
 use crate::domain::schedule::{Absence, Shift};
 use crate::domain::time::to_db;
 
-/// The bound values of the statements.
+/// The bound values of the statement.
 struct Window {
     case: String,
     base: String,
     primary: String,
     secondary: String,
-    from: chrono::NaiveDateTime,
-    to: chrono::NaiveDateTime,
+    from: NaiveDateTime,
+    to: NaiveDateTime,
 }
+
+/// Which branch of the statement a row comes from.
+const MEMBER: i32 = 0;
+const SHIFT: i32 = 1;
+const ABSENCE: i32 = 2;
 
 /// The case's primary and secondary physicians whose assignment overlaps the window.
 macro_rules! physicians {
@@ -52,6 +60,26 @@ macro_rules! rostered {
             .filter(s::ends_at.gt($w.from))
     };
 }
+
+/// The practitioner a branch names, with their organization.
+macro_rules! person {
+    () => {
+        p::practitioners.inner_join(o::organizations)
+    };
+}
+
+/// The columns of a branch's practitioner and organization (a macro: `as_select` is of one
+/// backend, and `native!` builds the statement once for each).
+macro_rules! people {
+    () => {
+        (practitioners::Row::as_select(), organizations::Row::as_select())
+    };
+}
+
+/// One row of any branch, in the shape they share: the branch, the fact's id, its owner (the case,
+/// the organization or the practitioner), its practitioner, its role or reason, its period and
+/// when it was recorded.
+type FactRow = (i32, String, String, String, Option<String>, NaiveDateTime, Option<NaiveDateTime>, NaiveDateTime);
 
 /// A practitioner with their organization, as read.
 type PersonRow = (practitioners::Row, organizations::Row);
@@ -85,47 +113,135 @@ pub fn load(
         from: to_db(from),
         to: to_db(to),
     };
-    // On the backend's own connection (`native!`): the statements are prepared once, and their
-    // text is not written out again at each lookup (12 % of the server's time during cover
-    // lookups on SQLite before, docs/PERFORMANCE.md round 7).
-    let member_rows: Vec<(care_team::Row, PersonRow)> = native!(conn, |c| physicians!(w)
-        .inner_join(p::practitioners.inner_join(o::organizations))
-        .select((care_team::columns(), (practitioners::Row::as_select(), organizations::Row::as_select())))
-        .load(c))?;
-    let shift_rows: Vec<(ShiftRow, PersonRow)> = native!(conn, |c| rostered!(w)
-        .inner_join(p::practitioners.inner_join(o::organizations))
-        .select((SHIFT_COLUMNS, (practitioners::Row::as_select(), organizations::Row::as_select())))
-        .load(c))?;
-    // The absences of everyone named above, in one statement: `IN` a union of the two groups
-    // (one absence is one row even when its physician is on the team and on the roster).
-    let absence_rows: Vec<AbsenceRow> = native!(conn, |c| a::absences
-        .filter(
-            a::practitioner_id
-                .eq_any(physicians!(w).select(m::practitioner_id).union(rostered!(w).select(s::practitioner_id))),
-        )
-        .filter(a::cancelled_at.is_null())
-        .filter(a::starts_at.lt(w.to))
-        .filter(a::ends_at.gt(w.from))
-        .select(ABSENCE_COLUMNS)
-        .load(c))?;
-    let mut people = Vec::new();
-    let mut members = Vec::with_capacity(member_rows.len());
-    for (row, who) in member_rows {
-        members.push(care_team::member(row)?);
-        people.push(who);
+    let no_text = || None::<String>.into_sql::<Nullable<Text>>();
+    // On the backend's own connection (`native!`): the statement is prepared once, and its text
+    // is not written out again at each lookup (docs/PERFORMANCE.md rounds 7 and 14).
+    let rows: Vec<(FactRow, PersonRow)> =
+        native!(conn, |c| physicians!(w)
+            .inner_join(person!())
+            .select((
+                (
+                    MEMBER.into_sql::<Integer>(),
+                    m::id,
+                    m::case_id,
+                    m::practitioner_id,
+                    m::role.nullable(),
+                    m::starts_at,
+                    m::ends_at,
+                    m::created_at,
+                ),
+                people!(),
+            ))
+            .union_all(rostered!(w).inner_join(person!()).select((
+                (
+                    SHIFT.into_sql::<Integer>(),
+                    s::id,
+                    s::organization_id,
+                    s::practitioner_id,
+                    no_text(),
+                    s::starts_at,
+                    s::ends_at.nullable(),
+                    s::created_at,
+                ),
+                people!(),
+            )))
+            // The absences of everyone named above: `IN` a union of the two groups (one absence is one
+            // row even when its physician is on the team and on the roster).
+            .union_all(
+                a::absences
+                    .filter(a::practitioner_id.eq_any(
+                        physicians!(w).select(m::practitioner_id).union(rostered!(w).select(s::practitioner_id)),
+                    ),)
+                    .filter(a::cancelled_at.is_null())
+                    .filter(a::starts_at.lt(w.to))
+                    .filter(a::ends_at.gt(w.from))
+                    .inner_join(person!())
+                    .select((
+                        (
+                            ABSENCE.into_sql::<Integer>(),
+                            a::id,
+                            a::practitioner_id,
+                            a::practitioner_id,
+                            a::reason,
+                            a::starts_at,
+                            a::ends_at.nullable(),
+                            a::created_at,
+                        ),
+                        people!(),
+                    )),
+            )
+            .load(c))?;
+    let (mut members, mut shifts, mut absences, mut named) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for ((kind, id, owner, practitioner, note, starts_at, ends_at, created_at), who) in rows {
+        match kind {
+            MEMBER => {
+                let role = note.ok_or_else(|| corrupt("care_team_members.role"))?;
+                members.push(care_team::member((id, owner, practitioner, role, starts_at, ends_at))?);
+                named.push(who);
+            }
+            SHIFT => {
+                let ends_at = ends_at.ok_or_else(|| corrupt("on_call_shifts.ends_at"))?;
+                shifts.push(shift((id, owner, practitioner, starts_at, ends_at, created_at))?);
+                named.push(who);
+            }
+            ABSENCE => {
+                let ends_at = ends_at.ok_or_else(|| corrupt("absences.ends_at"))?;
+                absences.push(absence((id, practitioner, starts_at, ends_at, note, created_at))?);
+            }
+            _ => return Err(corrupt("cover branch")),
+        }
     }
-    let mut shifts = Vec::with_capacity(shift_rows.len());
-    for (row, who) in shift_rows {
-        shifts.push(shift(row)?);
-        people.push(who);
-    }
-    let mut people: Vec<(Practitioner, Organization)> = people.into_iter().map(person).collect::<DbResult<_>>()?;
+    let mut people: Vec<(Practitioner, Organization)> = named.into_iter().map(person).collect::<DbResult<_>>()?;
     people.sort_by_key(|x| x.0.id);
     people.dedup_by(|x, y| x.0.id == y.0.id);
-    Ok(CoverFacts {
-        members,
-        shifts,
-        absences: absence_rows.into_iter().map(absence).collect::<DbResult<_>>()?,
-        people,
-    })
+    Ok(CoverFacts { members, shifts, absences, people })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use diesel::connection::{Instrumentation, InstrumentationEvent};
+    use diesel_migrations::MigrationHarness;
+
+    use super::*;
+
+    /// The SQL text of every statement a connection starts, in order.
+    fn recorder(seen: Arc<Mutex<Vec<String>>>) -> impl Instrumentation {
+        move |event: InstrumentationEvent<'_>| {
+            if let InstrumentationEvent::StartQuery { query, .. } = event {
+                // The text alone: diesel's display of a query ends with its binds.
+                let text = query.to_string();
+                let text = text.split(" -- binds:").next().unwrap_or_default().to_owned();
+                seen.lock().expect("recorder").push(text);
+            }
+        }
+    }
+
+    /// A cover answer's facts are one statement whatever it finds (on PostgreSQL one round trip,
+    /// where there were three), and that statement reads the absences through the two groups'
+    /// subqueries, never through a list of ids that would change its text.
+    #[test]
+    fn the_facts_of_a_cover_answer_are_read_in_one_statement() {
+        let mut sqlite = diesel::SqliteConnection::establish(":memory:").expect("in-memory SQLite");
+        sqlite.run_pending_migrations(super::super::SQLITE_MIGRATIONS).expect("migrations");
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        sqlite.set_instrumentation(recorder(seen.clone()));
+        let mut conn = DbConn::Sqlite(sqlite);
+        let now = Utc::now();
+        for _ in 0..2 {
+            let facts = load(&mut conn, CaseId::new(), OrganizationId::new(), now, now + chrono::Duration::days(14))
+                .expect("cover facts");
+            assert!(facts.members.is_empty() && facts.shifts.is_empty() && facts.absences.is_empty());
+        }
+        let seen = seen.lock().expect("recorder");
+        assert_eq!(seen.len(), 2, "one statement per lookup: {seen:?}");
+        assert_eq!(seen[0], seen[1], "the same text at every lookup, so it stays prepared");
+        assert_eq!(seen[0].matches("UNION ALL").count(), 2, "three branches: {}", seen[0]);
+        assert!(
+            seen[0].contains("`absences`.`practitioner_id` IN (SELECT"),
+            "absences through subqueries: {}",
+            seen[0]
+        );
+    }
 }
