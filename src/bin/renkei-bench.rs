@@ -563,6 +563,52 @@ fn rss_kb(pid: Option<u32>) -> Option<u64> {
     text.lines().find(|l| l.starts_with("VmRSS:"))?.split_whitespace().nth(1)?.parse().ok()
 }
 
+/// CPU time (user + system, clock ticks of 10 ms: Linux's USER_HZ) that a process has used, all its
+/// threads included, from /proc/PID/stat.
+fn cpu_ticks(stat: &str) -> Option<u64> {
+    // The fields after the command name, which is in parentheses and may hold spaces.
+    let rest = stat.get(stat.rfind(')')? + 1..)?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
+}
+
+/// CPU ticks used so far by the server, by every PostgreSQL process of the machine, and by this
+/// load generator. Throughput on this shared machine moves by a third between runs; the CPU a
+/// request costs moves far less, so each maximum phase reports it beside its throughput.
+#[derive(Clone, Copy, Default)]
+struct Cpu {
+    server: u64,
+    postgres: u64,
+    generator: u64,
+}
+
+fn cpu_now(server: Option<u32>) -> Cpu {
+    let read = |path: String| std::fs::read_to_string(path).ok();
+    let server = server.and_then(|pid| read(format!("/proc/{pid}/stat"))).and_then(|s| cpu_ticks(&s)).unwrap_or(0);
+    let generator = read("/proc/self/stat".into()).and_then(|s| cpu_ticks(&s)).unwrap_or(0);
+    let mut postgres = 0;
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let name = entry.file_name();
+        if !name.to_string_lossy().bytes().all(|b| b.is_ascii_digit()) {
+            continue;
+        }
+        if let Some(stat) = read(format!("/proc/{}/stat", name.to_string_lossy())) {
+            if stat.contains("(postgres)") {
+                postgres += cpu_ticks(&stat).unwrap_or(0);
+            }
+        }
+    }
+    Cpu { server, postgres, generator }
+}
+
+/// Microseconds of CPU per answered request between two readings, per party.
+fn cpu_per_request(before: Cpu, after: Cpu, requests: u64) -> Value {
+    let per =
+        |a: u64, b: u64| if requests == 0 { 0.0 } else { (b.saturating_sub(a) * 10_000) as f64 / requests as f64 };
+    json!({"server": per(before.server, after.server).round(), "postgres": per(before.postgres, after.postgres).round(),
+           "load_generator": per(before.generator, after.generator).round()})
+}
+
 fn load_average() -> String {
     std::fs::read_to_string("/proc/loadavg")
         .unwrap_or_default()
@@ -591,6 +637,7 @@ fn top_up_pending(args: &Args, r: &Arc<Region>, rate: u32) {
 }
 
 fn max_phase(args: &Args, r: &Arc<Region>, op: &'static str) -> Value {
+    let cpu_before = cpu_now(args.server_pid);
     let deadline = Instant::now() + Duration::from_secs(args.duration);
     let results = Arc::new(Mutex::new(Samples::default()));
     let threads: Vec<_> = (0..args.connections)
@@ -618,8 +665,11 @@ fn max_phase(args: &Args, r: &Arc<Region>, op: &'static str) -> Value {
     for t in threads {
         t.join().unwrap();
     }
+    let cpu_after = cpu_now(args.server_pid);
     let s = results.lock().unwrap().clone();
-    summary(op, &s, args.duration as f64)
+    let mut row = summary(op, &s, args.duration as f64);
+    row["cpu_us_per_request"] = cpu_per_request(cpu_before, cpu_after, s.latencies_us.len() as u64);
+    row
 }
 
 /// Open loop: the mix at `rate` requests per second; each request is due at its slot, and its
@@ -777,6 +827,17 @@ fn main() {
         print_row(&row);
         max_rows.push(row);
     }
+    println!("\nCPU per request in the maximum phases, µs (server / PostgreSQL processes / load generator):");
+    for row in &max_rows {
+        let c = &row["cpu_us_per_request"];
+        println!(
+            "  {:<20} {:>7} {:>7} {:>7}",
+            row["op"].as_str().unwrap_or(""),
+            c["server"],
+            c["postgres"],
+            c["load_generator"]
+        );
+    }
     let tput = |op: &str| max_rows.iter().find(|r| r["op"] == op).and_then(|r| r["throughput"].as_f64());
     println!("\nratios to the probes measured in this run (only operations measured with their probe):");
     let pairs = [
@@ -816,4 +877,33 @@ fn main() {
     std::fs::write(&args.out, serde_json::to_string_pretty(&out).unwrap()).unwrap();
     std::fs::write(&args.svg, svg(&points, &args.label)).unwrap();
     println!("wrote {} and {}", args.out, args.svg);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// utime and stime are the 14th and 15th fields, counted after a command name that may hold
+    /// spaces and parentheses.
+    #[test]
+    fn cpu_ticks_are_read_after_the_command_name() {
+        let stat = "4242 (tokio (x) 1) S 1 4242 4242 0 -1 4194560 900 0 0 0 1234 567 0 0 20 0 9 0 100 0 0";
+        assert_eq!(cpu_ticks(stat), Some(1234 + 567));
+        assert_eq!(cpu_ticks("4242 (short) S 1"), None);
+        let mine = std::fs::read_to_string("/proc/self/stat").expect("/proc/self/stat");
+        assert!(cpu_ticks(&mine).is_some(), "{mine}");
+    }
+
+    #[test]
+    fn cpu_per_request_is_per_answered_request_in_microseconds() {
+        let before = Cpu { server: 100, postgres: 50, generator: 10 };
+        let after = Cpu { server: 300, postgres: 150, generator: 20 };
+        // 200 ticks of 10 ms over 10,000 requests: 200 µs each.
+        let v = cpu_per_request(before, after, 10_000);
+        assert_eq!(
+            (v["server"].as_f64(), v["postgres"].as_f64(), v["load_generator"].as_f64()),
+            (Some(200.0), Some(100.0), Some(10.0))
+        );
+        assert_eq!(cpu_per_request(before, after, 0)["server"].as_f64(), Some(0.0));
+    }
 }
