@@ -1,14 +1,17 @@
 //! The facts of a cover answer (DOMAIN.md §2) and the people they name, in one statement of a
 //! fixed shape, so that both backends keep it prepared whatever the size of the team, the roster
-//! or the region: the physicians, the roster and the absences of both groups, each with the
-//! practitioner and organization it names, as three branches of one `UNION ALL` (one round trip
-//! on PostgreSQL where there were three). Absences are of the people of the other two branches
-//! (`IN` a union of two subqueries: never a list of ids, and never an `OR` of two subqueries,
-//! which PostgreSQL answers by scanning the table).
+//! or the region: the case's physicians and the base's roster as two branches of one `UNION ALL`
+//! (one round trip on PostgreSQL where there were three), each with the practitioner and
+//! organization it names and, by a `LEFT JOIN` on the index by practitioner, that practitioner's
+//! absences. Every lookup is an index probe from the case or the base: never a list of ids, never
+//! an `OR` of two subqueries and never an `IN` a union of them, which PostgreSQL answers by
+//! scanning the table (docs/PERFORMANCE.md round 14).
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::{Integer, Nullable, Text};
+
+use std::collections::HashSet;
 
 use super::schedule::{absence, shift};
 use super::schema::absences::dsl as a;
@@ -34,7 +37,8 @@ struct Window {
     to: NaiveDateTime,
 }
 
-/// Which branch of the statement a row comes from.
+/// Which branch of the statement a row comes from (and, with `ABSENCE`, which kind of id a kept
+/// id is).
 const MEMBER: i32 = 0;
 const SHIFT: i32 = 1;
 const ABSENCE: i32 = 2;
@@ -61,6 +65,33 @@ macro_rules! rostered {
     };
 }
 
+/// The absences overlapping the window of the practitioner in `$who`, for a `LEFT JOIN`: found by
+/// the index by practitioner and end, one probe per fact. (As `IN` a union of the two groups'
+/// subqueries, PostgreSQL's generic plan read every absence of the region and hashed them:
+/// docs/PERFORMANCE.md round 14.)
+macro_rules! absent {
+    ($w:expr, $who:expr) => {
+        a::absences.on(a::practitioner_id
+            .eq($who)
+            .and(a::cancelled_at.is_null())
+            .and(a::starts_at.lt($w.to))
+            .and(a::ends_at.gt($w.from)))
+    };
+}
+
+/// The columns of a joined absence: each nullable, since a fact may have none.
+macro_rules! away {
+    () => {
+        (
+            a::id.nullable(),
+            a::starts_at.nullable(),
+            a::ends_at.nullable(),
+            a::reason.nullable(),
+            a::created_at.nullable(),
+        )
+    };
+}
+
 /// The practitioner a branch names, with their organization.
 macro_rules! person {
     () => {
@@ -76,10 +107,14 @@ macro_rules! people {
     };
 }
 
-/// One row of any branch, in the shape they share: the branch, the fact's id, its owner (the case,
-/// the organization or the practitioner), its practitioner, its role or reason, its period and
-/// when it was recorded.
-type FactRow = (i32, String, String, String, Option<String>, NaiveDateTime, Option<NaiveDateTime>, NaiveDateTime);
+/// One row of either branch, in the shape they share: the branch, the fact's id, its owner (the
+/// case or the organization), its practitioner, its role (members only), its period and when it
+/// was recorded; and one absence of its practitioner that overlaps the window, if any.
+type FactRow =
+    (i32, String, String, String, Option<String>, NaiveDateTime, Option<NaiveDateTime>, NaiveDateTime, AwayRow);
+
+/// A fact's joined absence, if any: id, start, end, reason, when recorded.
+type AwayRow = (Option<String>, Option<NaiveDateTime>, Option<NaiveDateTime>, Option<String>, Option<NaiveDateTime>);
 
 /// A practitioner with their organization, as read.
 type PersonRow = (practitioners::Row, organizations::Row);
@@ -116,80 +151,63 @@ pub fn load(
     let no_text = || None::<String>.into_sql::<Nullable<Text>>();
     // On the backend's own connection (`native!`): the statement is prepared once, and its text
     // is not written out again at each lookup (docs/PERFORMANCE.md rounds 7 and 14).
-    let rows: Vec<(FactRow, PersonRow)> =
-        native!(conn, |c| physicians!(w)
-            .inner_join(person!())
-            .select((
-                (
-                    MEMBER.into_sql::<Integer>(),
-                    m::id,
-                    m::case_id,
-                    m::practitioner_id,
-                    m::role.nullable(),
-                    m::starts_at,
-                    m::ends_at,
-                    m::created_at,
-                ),
-                people!(),
-            ))
-            .union_all(rostered!(w).inner_join(person!()).select((
-                (
-                    SHIFT.into_sql::<Integer>(),
-                    s::id,
-                    s::organization_id,
-                    s::practitioner_id,
-                    no_text(),
-                    s::starts_at,
-                    s::ends_at.nullable(),
-                    s::created_at,
-                ),
-                people!(),
-            )))
-            // The absences of everyone named above: `IN` a union of the two groups (one absence is one
-            // row even when its physician is on the team and on the roster).
-            .union_all(
-                a::absences
-                    .filter(a::practitioner_id.eq_any(
-                        physicians!(w).select(m::practitioner_id).union(rostered!(w).select(s::practitioner_id)),
-                    ),)
-                    .filter(a::cancelled_at.is_null())
-                    .filter(a::starts_at.lt(w.to))
-                    .filter(a::ends_at.gt(w.from))
-                    .inner_join(person!())
-                    .select((
-                        (
-                            ABSENCE.into_sql::<Integer>(),
-                            a::id,
-                            a::practitioner_id,
-                            a::practitioner_id,
-                            a::reason,
-                            a::starts_at,
-                            a::ends_at.nullable(),
-                            a::created_at,
-                        ),
-                        people!(),
-                    )),
-            )
-            .load(c))?;
+    let rows: Vec<(FactRow, PersonRow)> = native!(conn, |c| physicians!(w)
+        .inner_join(person!())
+        .left_join(absent!(w, m::practitioner_id))
+        .select((
+            (
+                MEMBER.into_sql::<Integer>(),
+                m::id,
+                m::case_id,
+                m::practitioner_id,
+                m::role.nullable(),
+                m::starts_at,
+                m::ends_at,
+                m::created_at,
+                away!(),
+            ),
+            people!(),
+        ))
+        .union_all(rostered!(w).inner_join(person!()).left_join(absent!(w, s::practitioner_id)).select((
+            (
+                SHIFT.into_sql::<Integer>(),
+                s::id,
+                s::organization_id,
+                s::practitioner_id,
+                no_text(),
+                s::starts_at,
+                s::ends_at.nullable(),
+                s::created_at,
+                away!(),
+            ),
+            people!(),
+        )))
+        .load(c))?;
+    // A fact comes once per absence of its practitioner (once with none), and an absence once per
+    // fact of its practitioner: each is kept at its first row.
     let (mut members, mut shifts, mut absences, mut named) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    for ((kind, id, owner, practitioner, note, starts_at, ends_at, created_at), who) in rows {
+    let mut seen: HashSet<(i32, String)> = HashSet::new();
+    for ((kind, id, owner, practitioner, note, starts_at, ends_at, created_at, away), who) in rows {
+        if let (Some(away_id), Some(from), Some(to), reason, Some(at)) = away {
+            if seen.insert((ABSENCE, away_id.clone())) {
+                absences.push(absence((away_id, practitioner.clone(), from, to, reason, at))?);
+            }
+        }
+        if !seen.insert((kind, id.clone())) {
+            continue;
+        }
         match kind {
             MEMBER => {
                 let role = note.ok_or_else(|| corrupt("care_team_members.role"))?;
                 members.push(care_team::member((id, owner, practitioner, role, starts_at, ends_at))?);
-                named.push(who);
             }
             SHIFT => {
                 let ends_at = ends_at.ok_or_else(|| corrupt("on_call_shifts.ends_at"))?;
                 shifts.push(shift((id, owner, practitioner, starts_at, ends_at, created_at))?);
-                named.push(who);
-            }
-            ABSENCE => {
-                let ends_at = ends_at.ok_or_else(|| corrupt("absences.ends_at"))?;
-                absences.push(absence((id, practitioner, starts_at, ends_at, note, created_at))?);
             }
             _ => return Err(corrupt("cover branch")),
         }
+        named.push(who);
     }
     let mut people: Vec<(Practitioner, Organization)> = named.into_iter().map(person).collect::<DbResult<_>>()?;
     people.sort_by_key(|x| x.0.id);
@@ -206,26 +224,31 @@ mod tests {
 
     use super::*;
 
-    /// The SQL text of every statement a connection starts, in order.
-    fn recorder(seen: Arc<Mutex<Vec<String>>>) -> impl Instrumentation {
-        move |event: InstrumentationEvent<'_>| {
-            if let InstrumentationEvent::StartQuery { query, .. } = event {
+    /// The SQL text of every statement a connection starts, in order, and how many statements it
+    /// prepared and kept in its cache.
+    fn recorder(seen: Arc<Mutex<(Vec<String>, usize)>>) -> impl Instrumentation {
+        move |event: InstrumentationEvent<'_>| match event {
+            InstrumentationEvent::StartQuery { query, .. } => {
                 // The text alone: diesel's display of a query ends with its binds.
                 let text = query.to_string();
                 let text = text.split(" -- binds:").next().unwrap_or_default().to_owned();
-                seen.lock().expect("recorder").push(text);
+                seen.lock().expect("recorder").0.push(text);
             }
+            InstrumentationEvent::CacheQuery { .. } => seen.lock().expect("recorder").1 += 1,
+            _ => {}
         }
     }
 
-    /// A cover answer's facts are one statement whatever it finds (on PostgreSQL one round trip,
-    /// where there were three), and that statement reads the absences through the two groups'
-    /// subqueries, never through a list of ids that would change its text.
+    /// A cover answer's facts are one statement (on PostgreSQL one round trip, where there were
+    /// three), prepared once and kept, and it finds the absences by joining them to each fact,
+    /// never through a list of ids (which would change its text) or an `IN` a subquery (which
+    /// PostgreSQL's generic plan answered by reading every absence). (Its answers, with
+    /// data, are the API tests' in tests/api/cover.rs, on both backends.)
     #[test]
     fn the_facts_of_a_cover_answer_are_read_in_one_statement() {
         let mut sqlite = diesel::SqliteConnection::establish(":memory:").expect("in-memory SQLite");
         sqlite.run_pending_migrations(super::super::SQLITE_MIGRATIONS).expect("migrations");
-        let seen = Arc::new(Mutex::new(Vec::new()));
+        let seen = Arc::new(Mutex::new((Vec::new(), 0)));
         sqlite.set_instrumentation(recorder(seen.clone()));
         let mut conn = DbConn::Sqlite(sqlite);
         let now = Utc::now();
@@ -234,14 +257,12 @@ mod tests {
                 .expect("cover facts");
             assert!(facts.members.is_empty() && facts.shifts.is_empty() && facts.absences.is_empty());
         }
-        let seen = seen.lock().expect("recorder");
+        let (seen, cached) = &*seen.lock().expect("recorder");
         assert_eq!(seen.len(), 2, "one statement per lookup: {seen:?}");
+        assert_eq!(*cached, 1, "prepared at the first lookup and kept for the second");
         assert_eq!(seen[0], seen[1], "the same text at every lookup, so it stays prepared");
-        assert_eq!(seen[0].matches("UNION ALL").count(), 2, "three branches: {}", seen[0]);
-        assert!(
-            seen[0].contains("`absences`.`practitioner_id` IN (SELECT"),
-            "absences through subqueries: {}",
-            seen[0]
-        );
+        assert_eq!(seen[0].matches("UNION ALL").count(), 1, "two branches: {}", seen[0]);
+        assert_eq!(seen[0].matches("LEFT OUTER JOIN `absences`").count(), 2, "absences joined: {}", seen[0]);
+        assert!(!seen[0].contains(" IN ("), "no list and no subquery: {}", seen[0]);
     }
 }

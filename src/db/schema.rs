@@ -361,7 +361,6 @@ diesel::joinable!(cases -> patients (patient_id));
 diesel::joinable!(care_team_members -> cases (case_id));
 diesel::joinable!(care_team_members -> practitioners (practitioner_id));
 diesel::joinable!(on_call_shifts -> practitioners (practitioner_id));
-diesel::joinable!(absences -> practitioners (practitioner_id));
 diesel::allow_tables_to_appear_in_same_query!(
     organizations,
     practitioners,

@@ -206,6 +206,52 @@ fn the_coverage_notice_lists_each_japan_day_with_who_to_call() {
     assert!(!html.text.contains("<script"), "the printable page runs nothing");
 }
 
+/// A physician away twice in the notice's window, and on the team and the roster at once (the
+/// facts are read one row per assignment or shift and absence): both absences count, in both
+/// places.
+#[test]
+fn the_coverage_notice_reads_every_absence_of_a_physician_once() {
+    let app = spawn_app();
+    let w = scenario(&app);
+    let clinic_coordinator = app.coordinator_of(&w.clinic);
+    // The primary (away 00:00–12:00) is away again 13:00–14:00, and on call 13:30–14:30.
+    app.post(
+        &format!("/api/v1/practitioners/{}/absences", w.doctors[0]),
+        &clinic_coordinator,
+        &json!({"starts_at": tomorrow(13.0), "ends_at": tomorrow(14.0)}),
+    )
+    .assert(201);
+    app.post(
+        &format!("/api/v1/organizations/{}/on-call-shifts", w.base),
+        &w.coordinator,
+        &json!({"practitioner_id": w.doctors[0], "starts_at": tomorrow(13.5), "ends_at": tomorrow(14.5)}),
+    )
+    .assert(201);
+    let day = scenario_day();
+    let r = app.get(&format!("/api/v1/cases/{}/coverage-notice?from={day}&to={day}", w.case), &w.coordinator);
+    r.assert(200);
+    let pieces: Vec<(String, String)> = r.body["days"][0]["pieces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p["from"].as_str().unwrap().to_owned(), p["via"].as_str().unwrap_or("nobody").to_owned()))
+        .collect();
+    let vias: Vec<&str> = pieces.iter().map(|(_, v)| v.as_str()).collect();
+    assert_eq!(vias, ["primary", "secondary", "on_call", "nobody", "secondary", "primary", "secondary", "primary"]);
+    let at = |h: f64| tomorrow(h).replace("Z", "+00:00");
+    let from_of = |i: usize| DateTime::parse_from_rfc3339(&pieces[i].0).unwrap().to_rfc3339();
+    assert_eq!((from_of(6), from_of(7)), (at(13.0), at(14.0)));
+    // At an instant inside the second absence, the primary is skipped as absent in both places.
+    let c = cover(&app, &w, &tomorrow(13.75));
+    assert_eq!(
+        c["chain"],
+        json!([
+            {"practitioner_id": w.doctors[0], "role": "primary", "skipped": "absent"},
+            {"practitioner_id": w.doctors[1], "role": "secondary", "skipped": null},
+        ])
+    );
+}
+
 #[test]
 fn the_coverage_notice_refuses_bad_windows() {
     let app = spawn_app();
