@@ -206,27 +206,45 @@ fn the_coverage_notice_lists_each_japan_day_with_who_to_call() {
     assert!(!html.text.contains("<script"), "the printable page runs nothing");
 }
 
-/// A physician away twice in the notice's window, and on the team and the roster at once (the
-/// facts are read one row per assignment or shift and absence): both absences count, in both
-/// places.
+/// Physicians away more than once in the window, and one on the team and the roster at once (the
+/// facts are read one row per assignment or shift and absence): every absence counts, in both
+/// places, and each step is named once.
 #[test]
-fn the_coverage_notice_reads_every_absence_of_a_physician_once() {
+fn cover_and_the_notice_read_every_absence_of_a_physician_once() {
     let app = spawn_app();
     let w = scenario(&app);
     let clinic_coordinator = app.coordinator_of(&w.clinic);
-    // The primary (away 00:00–12:00) is away again 13:00–14:00, and on call 13:30–14:30.
-    app.post(
-        &format!("/api/v1/practitioners/{}/absences", w.doctors[0]),
-        &clinic_coordinator,
-        &json!({"starts_at": tomorrow(13.0), "ends_at": tomorrow(14.0)}),
-    )
-    .assert(201);
+    let absent = |who: &str, from: f64, to: f64| {
+        app.post(
+            &format!("/api/v1/practitioners/{who}/absences"),
+            &clinic_coordinator,
+            &json!({"starts_at": tomorrow(from), "ends_at": tomorrow(to)}),
+        )
+        .assert(201);
+    };
+    // The primary (away 00:00–12:00) is away again 13:00–14:00 and 13:30–13:45, and on call
+    // 13:30–14:30; the secondary (away 06:00–09:00) is away again 13:30–13:45.
+    absent(&w.doctors[0], 13.0, 14.0);
+    absent(&w.doctors[0], 13.5, 13.75);
+    absent(&w.doctors[1], 13.5, 13.75);
     app.post(
         &format!("/api/v1/organizations/{}/on-call-shifts", w.base),
         &w.coordinator,
         &json!({"practitioner_id": w.doctors[0], "starts_at": tomorrow(13.5), "ends_at": tomorrow(14.5)}),
     )
     .assert(201);
+    // At 13:37 the on-call physician is the primary, away twice over: every step is skipped, and
+    // the on-call step is named once.
+    let c = cover(&app, &w, &tomorrow(13.625));
+    assert_eq!(c["resolved"], false);
+    assert_eq!(
+        c["chain"],
+        json!([
+            {"practitioner_id": w.doctors[0], "role": "primary", "skipped": "absent"},
+            {"practitioner_id": w.doctors[1], "role": "secondary", "skipped": "absent"},
+            {"practitioner_id": w.doctors[0], "role": "on_call", "skipped": "absent"},
+        ])
+    );
     let day = scenario_day();
     let r = app.get(&format!("/api/v1/cases/{}/coverage-notice?from={day}&to={day}", w.case), &w.coordinator);
     r.assert(200);
@@ -237,19 +255,14 @@ fn the_coverage_notice_reads_every_absence_of_a_physician_once() {
         .map(|p| (p["from"].as_str().unwrap().to_owned(), p["via"].as_str().unwrap_or("nobody").to_owned()))
         .collect();
     let vias: Vec<&str> = pieces.iter().map(|(_, v)| v.as_str()).collect();
-    assert_eq!(vias, ["primary", "secondary", "on_call", "nobody", "secondary", "primary", "secondary", "primary"]);
-    let at = |h: f64| tomorrow(h).replace("Z", "+00:00");
-    let from_of = |i: usize| DateTime::parse_from_rfc3339(&pieces[i].0).unwrap().to_rfc3339();
-    assert_eq!((from_of(6), from_of(7)), (at(13.0), at(14.0)));
-    // At an instant inside the second absence, the primary is skipped as absent in both places.
-    let c = cover(&app, &w, &tomorrow(13.75));
-    assert_eq!(
-        c["chain"],
-        json!([
-            {"practitioner_id": w.doctors[0], "role": "primary", "skipped": "absent"},
-            {"practitioner_id": w.doctors[1], "role": "secondary", "skipped": null},
-        ])
-    );
+    let expected = [
+        "primary", "secondary", "on_call", "nobody", "secondary", "primary", "secondary", "nobody", "secondary", "primary",
+    ];
+    assert_eq!(vias, expected);
+    let from_of = |i: usize| DateTime::parse_from_rfc3339(&pieces[i].0).unwrap().to_utc();
+    let at = |h: f64| DateTime::parse_from_rfc3339(&tomorrow(h)).unwrap().to_utc();
+    let cuts: Vec<_> = (6..10).map(from_of).collect();
+    assert_eq!(cuts, [at(13.0), at(13.5), at(13.75), at(14.0)]);
 }
 
 #[test]
