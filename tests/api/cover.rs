@@ -24,29 +24,44 @@ fn cover(app: &TestApp, w: &World, at: &str) -> Value {
     r.body
 }
 
+/// `who` is away from `from` to `to` hours of the scenario day (recorded by their clinic).
+fn away(app: &TestApp, w: &World, who: &str, from: f64, to: f64) {
+    app.post(
+        &format!("/api/v1/practitioners/{who}/absences"),
+        &app.coordinator_of(&w.clinic),
+        &json!({"starts_at": tomorrow(from), "ends_at": tomorrow(to), "reason": "学会"}),
+    )
+    .assert(201);
+}
+
+/// `who` is on call for the base from `from` to `to` hours of the scenario day.
+fn on_call(app: &TestApp, w: &World, who: &str, from: f64, to: f64) {
+    app.post(
+        &format!("/api/v1/organizations/{}/on-call-shifts", w.base),
+        &w.coordinator,
+        &json!({"practitioner_id": who, "starts_at": tomorrow(from), "ends_at": tomorrow(to)}),
+    )
+    .assert(201);
+}
+
+/// The chain of a lookup at which the primary, the secondary and the on-call physician are all away.
+fn all_away(primary: &str, secondary: &str, on_call: &str) -> Value {
+    json!([
+        {"practitioner_id": primary, "role": "primary", "skipped": "absent"},
+        {"practitioner_id": secondary, "role": "secondary", "skipped": "absent"},
+        {"practitioner_id": on_call, "role": "on_call", "skipped": "absent"},
+    ])
+}
+
 /// Primary doctors[0], secondary doctors[1] from now; tomorrow the primary is away 00:00–12:00,
 /// the secondary 06:00–09:00, and doctors[2] is on call for the base 06:00–08:00.
 fn scenario(app: &TestApp) -> World {
     let w = app.world();
     app.handover(&w.coordinator, &w.case, "primary", &w.doctors[0], None).assert(200);
     app.handover(&w.coordinator, &w.case, "secondary", &w.doctors[1], None).assert(200);
-    let clinic_coordinator = app.coordinator_of(&w.clinic);
-    let absent = |who: &str, from: f64, to: f64| {
-        app.post(
-            &format!("/api/v1/practitioners/{who}/absences"),
-            &clinic_coordinator,
-            &json!({"starts_at": tomorrow(from), "ends_at": tomorrow(to), "reason": "学会"}),
-        )
-        .assert(201);
-    };
-    absent(&w.doctors[0], 0.0, 12.0);
-    absent(&w.doctors[1], 6.0, 9.0);
-    app.post(
-        &format!("/api/v1/organizations/{}/on-call-shifts", w.base),
-        &w.coordinator,
-        &json!({"practitioner_id": w.doctors[2], "starts_at": tomorrow(6.0), "ends_at": tomorrow(8.0)}),
-    )
-    .assert(201);
+    away(app, &w, &w.doctors[0], 0.0, 12.0);
+    away(app, &w, &w.doctors[1], 6.0, 9.0);
+    on_call(app, &w, &w.doctors[2], 6.0, 8.0);
     w
 }
 
@@ -88,14 +103,8 @@ fn cover_walks_primary_secondary_on_call_and_names_each_skip() {
 fn an_absent_on_call_physician_is_skipped_even_when_also_on_the_team() {
     let app = spawn_app();
     let w = scenario(&app);
-    let clinic_coordinator = app.coordinator_of(&w.clinic);
     // doctors[2] (only on the roster) is away for part of their shift.
-    app.post(
-        &format!("/api/v1/practitioners/{}/absences", w.doctors[2]),
-        &clinic_coordinator,
-        &json!({"starts_at": tomorrow(7.0), "ends_at": tomorrow(7.5)}),
-    )
-    .assert(201);
+    away(&app, &w, &w.doctors[2], 7.0, 7.5);
     let c = cover(&app, &w, &tomorrow(7.2));
     assert_eq!(c["resolved"], false);
     assert_eq!(c["chain"][2], json!({"practitioner_id": w.doctors[2], "role": "on_call", "skipped": "absent"}));
@@ -103,22 +112,10 @@ fn an_absent_on_call_physician_is_skipped_even_when_also_on_the_team() {
 
     // The secondary (away 06:00–09:00) is also on call 08:00–09:00: away in both places, and
     // named once in each step.
-    app.post(
-        &format!("/api/v1/organizations/{}/on-call-shifts", w.base),
-        &w.coordinator,
-        &json!({"practitioner_id": w.doctors[1], "starts_at": tomorrow(8.0), "ends_at": tomorrow(9.0)}),
-    )
-    .assert(201);
+    on_call(&app, &w, &w.doctors[1], 8.0, 9.0);
     let c = cover(&app, &w, &tomorrow(8.5));
     assert_eq!(c["resolved"], false);
-    assert_eq!(
-        c["chain"],
-        json!([
-            {"practitioner_id": w.doctors[0], "role": "primary", "skipped": "absent"},
-            {"practitioner_id": w.doctors[1], "role": "secondary", "skipped": "absent"},
-            {"practitioner_id": w.doctors[1], "role": "on_call", "skipped": "absent"},
-        ])
-    );
+    assert_eq!(c["chain"], all_away(&w.doctors[0], &w.doctors[1], &w.doctors[1]));
     let c = cover(&app, &w, &tomorrow(9.0));
     assert_eq!((c["via"].as_str(), c["practitioner"]["id"].as_str()), (Some("secondary"), Some(w.doctors[1].as_str())));
 }
@@ -213,38 +210,17 @@ fn the_coverage_notice_lists_each_japan_day_with_who_to_call() {
 fn cover_and_the_notice_read_every_absence_of_a_physician_once() {
     let app = spawn_app();
     let w = scenario(&app);
-    let clinic_coordinator = app.coordinator_of(&w.clinic);
-    let absent = |who: &str, from: f64, to: f64| {
-        app.post(
-            &format!("/api/v1/practitioners/{who}/absences"),
-            &clinic_coordinator,
-            &json!({"starts_at": tomorrow(from), "ends_at": tomorrow(to)}),
-        )
-        .assert(201);
-    };
     // The primary (away 00:00–12:00) is away again 13:00–14:00 and 13:30–13:45, and on call
     // 13:30–14:30; the secondary (away 06:00–09:00) is away again 13:30–13:45.
-    absent(&w.doctors[0], 13.0, 14.0);
-    absent(&w.doctors[0], 13.5, 13.75);
-    absent(&w.doctors[1], 13.5, 13.75);
-    app.post(
-        &format!("/api/v1/organizations/{}/on-call-shifts", w.base),
-        &w.coordinator,
-        &json!({"practitioner_id": w.doctors[0], "starts_at": tomorrow(13.5), "ends_at": tomorrow(14.5)}),
-    )
-    .assert(201);
+    away(&app, &w, &w.doctors[0], 13.0, 14.0);
+    away(&app, &w, &w.doctors[0], 13.5, 13.75);
+    away(&app, &w, &w.doctors[1], 13.5, 13.75);
+    on_call(&app, &w, &w.doctors[0], 13.5, 14.5);
     // At 13:37 the on-call physician is the primary, away twice over: every step is skipped, and
     // the on-call step is named once.
     let c = cover(&app, &w, &tomorrow(13.625));
     assert_eq!(c["resolved"], false);
-    assert_eq!(
-        c["chain"],
-        json!([
-            {"practitioner_id": w.doctors[0], "role": "primary", "skipped": "absent"},
-            {"practitioner_id": w.doctors[1], "role": "secondary", "skipped": "absent"},
-            {"practitioner_id": w.doctors[0], "role": "on_call", "skipped": "absent"},
-        ])
-    );
+    assert_eq!(c["chain"], all_away(&w.doctors[0], &w.doctors[1], &w.doctors[0]));
     let day = scenario_day();
     let r = app.get(&format!("/api/v1/cases/{}/coverage-notice?from={day}&to={day}", w.case), &w.coordinator);
     r.assert(200);
@@ -256,7 +232,16 @@ fn cover_and_the_notice_read_every_absence_of_a_physician_once() {
         .collect();
     let vias: Vec<&str> = pieces.iter().map(|(_, v)| v.as_str()).collect();
     let expected = [
-        "primary", "secondary", "on_call", "nobody", "secondary", "primary", "secondary", "nobody", "secondary", "primary",
+        "primary",
+        "secondary",
+        "on_call",
+        "nobody",
+        "secondary",
+        "primary",
+        "secondary",
+        "nobody",
+        "secondary",
+        "primary",
     ];
     assert_eq!(vias, expected);
     let from_of = |i: usize| DateTime::parse_from_rfc3339(&pieces[i].0).unwrap().to_utc();
