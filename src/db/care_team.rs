@@ -11,7 +11,7 @@ use crate::domain::time::to_db;
 
 pub(super) type Row = (String, String, String, String, chrono::NaiveDateTime, Option<chrono::NaiveDateTime>);
 
-pub(super) fn columns() -> (m::id, m::case_id, m::practitioner_id, m::role, m::starts_at, m::ends_at) {
+fn columns() -> (m::id, m::case_id, m::practitioner_id, m::role, m::starts_at, m::ends_at) {
     (m::id, m::case_id, m::practitioner_id, m::role, m::starts_at, m::ends_at)
 }
 

@@ -7,11 +7,11 @@
 //! an `OR` of two subqueries and never an `IN` a union of them, which PostgreSQL answers by
 //! scanning the table (docs/PERFORMANCE.md round 14).
 
+use std::collections::HashSet;
+
 use chrono::{DateTime, NaiveDateTime, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::{Integer, Nullable, Text};
-
-use std::collections::HashSet;
 
 use super::schedule::{absence, shift};
 use super::schema::absences::dsl as a;

@@ -38,16 +38,10 @@ pub(super) fn shift(r: ShiftRow) -> DbResult<Shift> {
     })
 }
 
-pub(super) const ABSENCE_COLUMNS: (a::id, a::practitioner_id, a::starts_at, a::ends_at, a::reason, a::created_at) =
+const ABSENCE_COLUMNS: (a::id, a::practitioner_id, a::starts_at, a::ends_at, a::reason, a::created_at) =
     (a::id, a::practitioner_id, a::starts_at, a::ends_at, a::reason, a::created_at);
-pub(super) const SHIFT_COLUMNS: (
-    s::id,
-    s::organization_id,
-    s::practitioner_id,
-    s::starts_at,
-    s::ends_at,
-    s::created_at,
-) = (s::id, s::organization_id, s::practitioner_id, s::starts_at, s::ends_at, s::created_at);
+const SHIFT_COLUMNS: (s::id, s::organization_id, s::practitioner_id, s::starts_at, s::ends_at, s::created_at) =
+    (s::id, s::organization_id, s::practitioner_id, s::starts_at, s::ends_at, s::created_at);
 
 pub fn insert_absence(conn: &mut DbConn, practitioner: PractitionerId, new: &NewAbsence) -> DbResult<Absence> {
     let new_id = AbsenceId::new();
@@ -181,21 +175,4 @@ pub fn list_shifts(
     let rows = q.order(s::id.asc()).limit(page.fetch_limit()).load(conn)?;
     let items = rows.into_iter().map(shift).collect::<DbResult<Vec<_>>>()?;
     Ok(page.finish(items, |x| x.id.to_string()))
-}
-
-/// Live shifts of an organization overlapping `[from, to)` (one query, for cover resolution).
-pub fn shifts_between(
-    conn: &mut DbConn,
-    org: OrganizationId,
-    from: DateTime<Utc>,
-    to: DateTime<Utc>,
-) -> DbResult<Vec<Shift>> {
-    let rows = s::on_call_shifts
-        .filter(s::organization_id.eq(org.to_string()))
-        .filter(s::cancelled_at.is_null())
-        .filter(s::starts_at.lt(to_db(to)))
-        .filter(s::ends_at.gt(to_db(from)))
-        .select(SHIFT_COLUMNS)
-        .load(conn)?;
-    rows.into_iter().map(shift).collect()
 }
